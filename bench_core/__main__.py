@@ -1,0 +1,3 @@
+from bench_core.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,324 @@
+"""``featbench``: list, run, leaderboard, compare, check, datasets.
+
+Exit status: 0 on success; 1 when ``compare`` finds a regression or ``check`` a failing check or
+``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch),
+with a one-line error on stderr and nothing written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from bench_core.errors import PluginError, UsageError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit status 2 (argparse prints usage first by default)
+        raise UsageError(message)
+
+
+def _names(values: Sequence[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out or None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+    return v
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from bench_core.profiles import PROFILES
+
+    p = _Parser(prog="featbench", description="A plugin-based benchmark of feature methods.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub.required = True
+
+    ls = sub.add_parser("list", help="plugins, methods, datasets and executors")
+    ls.add_argument("--track", action="append", help="only this track (repeatable)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
+
+    run = sub.add_parser("run", help="run methods on datasets and store one result file per job")
+    run.add_argument("--track", action="append", help="track(s) to run (default: every track with a protocol)")
+    run.add_argument("--method", action="append", help="method name(s), comma-separated or repeated")
+    run.add_argument("--dataset", action="append", help="dataset name(s), comma-separated or repeated")
+    run.add_argument("--profile", default="quick", choices=list(PROFILES), help="size of the run (default: quick)")
+    run.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,4); default: the profile's")
+    run.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default: 1)")
+    run.add_argument("--executor", default="local", help="executor (default: local; see featbench list)")
+    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    run.add_argument("--threads", type=int, help="BLAS/torch threads per worker (default: cores / jobs)")
+    run.add_argument("--timeout", type=_positive_float, help="per-job time limit in seconds (default: the profile's)")
+    run.add_argument("--memory-cap", type=_positive_float, help="per-job memory cap in MiB")
+    run.add_argument("--results", help="results directory (default: <cache>/results)")
+    run.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
+    run.add_argument("--cache-dir", help="cache directory (default: $FEATBENCH_CACHE_DIR or ~/.cache/featbench)")
+    run.add_argument("--force", action="store_true", help="re-run jobs that already have a done result")
+    run.add_argument("--no-progress", action="store_true", help="no progress display")
+
+    lb = sub.add_parser("leaderboard", help="build leaderboard tables from stored results")
+    lb.add_argument("--results", help="results directory (default: <cache>/results)")
+    lb.add_argument("--profile", default="quick", choices=list(PROFILES))
+    lb.add_argument("--track", action="append", help="only this track")
+    lb.add_argument("--out", help="output directory (default: <cache>/leaderboards/<profile>)")
+    lb.add_argument("--format", default="md,csv,json,html", help="comma-separated: md, csv, json, html")
+    lb.add_argument("--print", action="store_true", help="also print the Markdown to stdout")
+
+    cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
+    cmp.add_argument("--results", help="results directory (default: <cache>/results)")
+    cmp.add_argument("--baseline", default="leaderboards", help="leaderboards directory (default: leaderboards)")
+    cmp.add_argument("--profile", default="quick", choices=list(PROFILES))
+    cmp.add_argument("--track", action="append", help="only this track")
+    cmp.add_argument("--tolerance", type=float, default=0.01,
+                     help="smallest change of the primary score that counts (default 0.01)")
+    cmp.add_argument("--output", help="also write the Markdown report to this file")
+
+    chk = sub.add_parser("check", help="run the conformance checks on a method")
+    chk.add_argument("name", help="method name")
+    chk.add_argument("--track", help="track of the method (needed only if the name is ambiguous)")
+    chk.add_argument("--json", action="store_true")
+
+    ds = sub.add_parser("datasets", help="list or verify dataset cards")
+    dsub = ds.add_subparsers(dest="action", parser_class=_Parser, metavar="ACTION")
+    dsub.required = True
+    dl = dsub.add_parser("list", help="every dataset card and whether its data is available")
+    dl.add_argument("--track")
+    dl.add_argument("--data-dir")
+    dv = dsub.add_parser("verify", help="re-derive every checksum and run the leakage check")
+    dv.add_argument("names", nargs="*", help="datasets (default: all)")
+    dv.add_argument("--track")
+    dv.add_argument("--data-dir")
+    dv.add_argument("--write", action="store_true", help="write derived checksums into the cards (authoring)")
+
+    sch = sub.add_parser("schema", help="print the JSON Schema of result files")
+    sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
+    return p
+
+
+# ------------------------------------------------------------------------------------------------ commands
+
+
+def cmd_list(args, registry) -> int:
+    tracks = _names(args.track) or list(registry.tracks)
+    for t in tracks:
+        registry.track(t)
+    if args.json:
+        out = {
+            "plugins": [vars(p) for p in registry.plugins],
+            "methods": {t: {n: {"version": e.obj.version, "plugin": e.plugin.name, "tags": e.obj.tags.as_dict(),
+                                 "params": dict(e.obj.params)} for n, e in sorted(registry.methods[t].items())}
+                        for t in tracks},
+            "datasets": {n: {"tracks": list(e.obj.tracks), "tier": e.obj.tier, "plugin": e.plugin.name}
+                         for n, e in sorted(registry.cards.items())},
+            "broken_cards": {p: r for p, (r, _i) in registry.card_errors.items()},
+            "executors": sorted(registry.executors),
+        }
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    from tabulate import tabulate
+
+    rows = []
+    for p in registry.plugins:
+        status = p.status if p.status != "broken" else f"broken: {p.reason}"
+        rows.append([p.name, p.dist or "-", p.version or "-", p.module, status])
+    print("Plugins\n" + tabulate(rows, headers=["plugin", "distribution", "version", "module", "status"]))
+    for t in tracks:
+        track = registry.tracks[t]
+        rows = []
+        for n, e in sorted(registry.methods[t].items()):
+            tg = e.obj.tags
+            flags = ", ".join(f for f, on in (("supervised", tg.supervised), ("stochastic", tg.stochastic),
+                                              ("gpu", tg.gpu_preferred)) if on)
+            if tg.control:
+                flags += f"{', ' if flags else ''}{tg.control} control"
+            rows.append([n, e.obj.version, e.plugin.name, flags, e.obj.describe()[:70]])
+        state = "" if track.ready else "  (contract only: no protocol yet)"
+        print(f"\nTrack {t}{state}: {len(rows)} method(s)")
+        if rows:
+            print(tabulate(rows, headers=["method", "version", "plugin", "tags", "description"]))
+        cards = registry.cards_for(t)
+        if cards:
+            from bench_core.data.dataset import data_dir, missing_reason
+
+            root = data_dir()
+            print(f"\nDatasets of {t}: " + ", ".join(
+                f"{c.name}{'' if missing_reason(c, root) is None else ' (data missing)'}" for c in cards))
+    for path, (reason, info) in sorted(registry.card_errors.items()):
+        print(f"\nbroken dataset card: {reason}")
+    print("\nExecutors: " + ", ".join(f"{n} ({e.obj.description})" for n, e in sorted(registry.executors.items())))
+    return 0
+
+
+def cmd_run(args, registry) -> int:
+    from bench_core.execute.run import RunRequest, execute, plan_run, prepare_datasets, results_store
+    from bench_core.progress import Progress
+
+    req = RunRequest(
+        tracks=_names(args.track), methods=_names(args.method), datasets=_names(args.dataset),
+        profile=args.profile, seeds=args.seeds, jobs=args.jobs, executor=args.executor, device=args.device,
+        threads=args.threads, timeout_s=args.timeout, memory_cap_mb=args.memory_cap, results=args.results,
+        data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
+    )
+    store = results_store(req)
+    plan = plan_run(registry, req, store)
+    prepare_datasets(registry, plan, req)
+    print(f"featbench run --profile {plan.profile}: {len(plan.specs)} job(s): {len(plan.pending)} to run, "
+          f"{plan.cached} already done, {len(plan.skipped)} skipped (data missing), "
+          f"{len(plan.not_applicable)} method/dataset pair(s) not applicable", file=sys.stderr)
+    for reason in sorted({r for _s, r in plan.skipped}):
+        print(f"  skipped: {reason}", file=sys.stderr)
+    total = len(plan.pending) + len(plan.skipped)
+    progress = Progress(total, enabled=not args.no_progress)
+    try:
+        counts = execute(registry, plan, req, store, progress)
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished results are stored; run the same command again to resume", file=sys.stderr)
+        return 130
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
+    print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
+    return 0
+
+
+def cmd_leaderboard(args, registry) -> int:
+    from bench_core.data.dataset import cache_dir
+    from bench_core.execute.run import default_results_dir
+    from bench_core.leaderboard import FORMATS, build, write
+    from bench_core.store import Store
+
+    formats = _names([args.format]) or []
+    for f in formats:
+        if f not in FORMATS:
+            raise UsageError(f"unknown format {f!r} (valid: {', '.join(FORMATS)})")
+    tracks = _names(args.track)
+    for t in tracks or []:
+        registry.track(t)
+    store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
+    records = [r for r in store.iter_records() if r.get("profile") == args.profile
+               and (not tracks or r.get("track") in tracks)]
+    if not records:
+        raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    board = build(records, registry, args.profile)
+    out = Path(args.out) if args.out else cache_dir() / "leaderboards" / args.profile
+    written = write(board, out, formats)
+    if args.print:
+        print(board.markdown())
+    print(f"leaderboard: {len(written)} file(s) written to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_compare(args, registry) -> int:
+    from bench_core.compare import compare, load_baseline
+    from bench_core.execute.run import default_results_dir
+    from bench_core.store import Store
+
+    tracks = _names(args.track)
+    for t in tracks or []:
+        registry.track(t)
+    baseline = load_baseline(Path(args.baseline) / args.profile, tracks)
+    store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
+    records = [r for r in store.iter_records() if r.get("profile") == args.profile
+               and (not tracks or r.get("track") in tracks)]
+    if not records:
+        raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    report = compare(baseline, records, registry, tolerance=args.tolerance)
+    text = report.markdown()
+    print(text)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+    return 1 if report.failed else 0
+
+
+def cmd_check(args, registry) -> int:
+    from bench_core.testing import format_report, run_checks
+
+    if args.track:
+        cls = registry.method(args.track, args.name)
+    else:
+        hits = [t for t in registry.tracks if args.name in registry.methods[t]]
+        if not hits:
+            all_names = {n for t in registry.tracks for n in registry.methods[t]}
+            from bench_core.registry import unknown
+
+            raise unknown("method", args.name, all_names)
+        if len(hits) > 1:
+            raise UsageError(f"method {args.name!r} exists in several tracks ({', '.join(hits)}); pass --track")
+        cls = registry.method(hits[0], args.name)
+    results = run_checks(cls)
+    if args.json:
+        print(json.dumps([vars(r) for r in results], indent=1))
+    else:
+        print(format_report(cls, results))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_datasets(args, registry) -> int:
+    from bench_core.data.dataset import data_dir, missing_reason
+
+    if args.track:
+        registry.track(args.track)
+    cards = registry.cards_for(args.track) if args.track else sorted((e.obj for e in registry.cards.values()),
+                                                                     key=lambda c: c.name)
+    root = data_dir(args.data_dir)
+    if args.action == "list":
+        from tabulate import tabulate
+
+        rows = [[c.name, ",".join(c.tracks), c.tier, c.source.loader or c.source.file,
+                 "yes" if missing_reason(c, root) is None else "missing"] for c in cards]
+        print(tabulate(rows, headers=["dataset", "tracks", "tier", "source", "available"]))
+        return 0
+    from bench_core.verify import verify_cards
+
+    names = args.names or [c.name for c in cards]
+    selected = [registry.card(n) for n in names]
+    return verify_cards(selected, registry, root, write=args.write)
+
+
+def cmd_schema(args, registry) -> int:
+    from bench_core.store import SCHEMA_PATH, json_schema
+
+    text = json.dumps(json_schema(), indent=1, sort_keys=True) + "\n"
+    if args.write:
+        SCHEMA_PATH.parent.mkdir(parents=True, exist_ok=True)
+        SCHEMA_PATH.write_text(text, encoding="utf-8")
+        print(f"wrote {SCHEMA_PATH}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
+            "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        from bench_core.registry import load_registry
+
+        registry = load_registry()
+        return COMMANDS[args.command](args, registry)
+    except UsageError as exc:
+        print(f"featbench: error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 2
+    except PluginError as exc:
+        print(f"featbench: plugin error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. `featbench list | head`
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

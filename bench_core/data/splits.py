@@ -1,0 +1,106 @@
+"""Split materialisation and the checksums of data and splits.
+
+The split algorithms are written here with NumPy's ``Generator`` (PCG64) rather than taken from
+scikit-learn, so that a library upgrade cannot silently move the split indices: the card pins their
+SHA-256, and any change is caught at load time.
+
+``stratified_shuffle``
+    ``n_splits`` independent splits. For each class with ``n_c`` rows, ``round(test_fraction * n_c)`` rows
+    (at least 1 when ``n_c >= 2``, and never all of them) go to the test part, chosen by a fresh permutation.
+``stratified_kfold``
+    ``repeats`` × ``folds`` splits; split ``i`` is fold ``i % folds`` of repeat ``i // folds``. Within a
+    repeat each class is permuted and dealt round-robin into the folds (after a random rotation so that small
+    classes do not always land in the first folds).
+
+Indices are sorted ``int64`` arrays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from bench_core.data.cards import SplitSpec
+
+
+def make_splits(y: np.ndarray, spec: SplitSpec) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Materialise the (train, test) index pairs of ``spec`` for labels ``y``."""
+    y = np.asarray(y)
+    classes = np.unique(y)
+    by_class = [np.flatnonzero(y == c) for c in classes]
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    if spec.method == "stratified_shuffle":
+        for i in range(spec.n_splits):
+            rng = np.random.default_rng([spec.seed, i])
+            test_parts = []
+            for idx in by_class:
+                n_c = len(idx)
+                n_test = int(round(spec.test_fraction * n_c))
+                if n_c >= 2:
+                    n_test = min(max(n_test, 1), n_c - 1)
+                else:
+                    n_test = 0
+                test_parts.append(rng.permutation(idx)[:n_test])
+            test = np.sort(np.concatenate(test_parts)).astype(np.int64)
+            train = np.setdiff1d(np.arange(len(y), dtype=np.int64), test, assume_unique=True)
+            out.append((train, test))
+    elif spec.method == "stratified_kfold":
+        for r in range(spec.repeats):
+            rng = np.random.default_rng([spec.seed, r])
+            fold_of = np.empty(len(y), dtype=np.int64)
+            for idx in by_class:
+                perm = rng.permutation(idx)
+                offset = int(rng.integers(spec.folds))
+                fold_of[perm] = (np.arange(len(perm)) + offset) % spec.folds
+            for f in range(spec.folds):
+                test = np.flatnonzero(fold_of == f).astype(np.int64)
+                train = np.flatnonzero(fold_of != f).astype(np.int64)
+                out.append((train, test))
+    else:  # pragma: no cover - cards are validated
+        raise ValueError(f"unknown split method {spec.method!r}")
+    return out
+
+
+def splits_checksum(splits: list[tuple[np.ndarray, np.ndarray]]) -> str:
+    """SHA-256 over every split's train and test indices (little-endian int64), in order."""
+    h = hashlib.sha256()
+    for i, (train, test) in enumerate(splits):
+        h.update(f"split{i}:train:".encode())
+        h.update(np.ascontiguousarray(train, dtype="<i8").tobytes())
+        h.update(b":test:")
+        h.update(np.ascontiguousarray(test, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def data_checksum(X: np.ndarray, y: np.ndarray) -> str:
+    """SHA-256 of the materialised data: shapes, then X as little-endian float64, then y as int64.
+
+    NaN (missing values) hash as one canonical bit pattern.
+    """
+    X = np.ascontiguousarray(X, dtype="<f8").copy()
+    X[np.isnan(X)] = np.nan  # canonical NaN payload
+    h = hashlib.sha256()
+    h.update(f"X{X.shape}".encode())
+    h.update(X.tobytes())
+    h.update(f"y{np.shape(y)}".encode())
+    h.update(np.ascontiguousarray(y, dtype="<i8").tobytes())
+    return h.hexdigest()
+
+
+def file_checksum(path) -> str:
+    """SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def duplicate_rows_across(X: np.ndarray, train: np.ndarray, test: np.ndarray) -> int:
+    """Leakage check: how many test rows have an exact duplicate (same feature vector) among train rows."""
+    Xc = np.ascontiguousarray(X)
+    row_bytes = Xc.shape[1] * Xc.dtype.itemsize
+    view = Xc.view(np.dtype((np.void, row_bytes))).ravel()
+    train_rows = set(view[train].tolist())
+    return int(sum(1 for r in view[test].tolist() if r in train_rows))

@@ -1,0 +1,175 @@
+"""The job function shared by every executor: run one :class:`JobSpec` and return its outcome.
+
+It runs inside a worker (or in-process for the ``inline`` executor). It loads the method through the
+registry and the materialised dataset from its verified cache file, hands the track's protocol the method,
+and classifies whatever happens into the closed status vocabulary of :mod:`bench_core.store`:
+``done``, ``error`` (the method raised), ``invalid`` (its output broke the contract), ``oom`` (a
+``MemoryError`` or CUDA out-of-memory). ``timeout``, ``crashed`` and ``skipped`` are decided by the executor
+and the planner, which see the job from outside.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any, Callable
+
+from bench_core.errors import InvalidOutput
+from bench_core.execute.jobs import JobSpec
+
+
+def configure_threads(threads: int) -> None:
+    """Pin BLAS/OpenMP and torch to ``threads`` (call before the first numpy/torch import when possible)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+        os.environ[var] = str(threads)
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' requested but CUDA is not available")
+    return requested
+
+
+def _proc_status(field: str) -> float | None:
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) / 1024.0  # kB -> MiB
+    except OSError:
+        return None
+    return None
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where unsupported."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def environment() -> dict[str, Any]:
+    """Versions and hardware of this process (recorded in every result)."""
+    import numpy
+    import sklearn
+    import torch
+
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+        "numpy": numpy.__version__,
+        "scikit_learn": sklearn.__version__,
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": bool(torch.cuda.is_available()),
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+        info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return info
+
+
+class Worker:
+    """Holds what a worker process keeps warm between jobs: torch, the registry, recent datasets."""
+
+    def __init__(self, threads: int = 1, registry=None, max_datasets: int = 3) -> None:
+        configure_threads(threads)
+        import torch
+
+        torch.set_num_threads(threads)
+        if registry is None:
+            from bench_core.registry import load_registry
+
+            registry = load_registry(strict=False)
+        self.registry = registry
+        self.threads = threads
+        self.env = environment()
+        self._datasets: OrderedDict[str, Any] = OrderedDict()
+        self._max_datasets = max_datasets
+
+    def dataset(self, spec: JobSpec):
+        from bench_core.data.dataset import load_cache
+
+        path = spec.dataset_cache
+        if path in self._datasets:
+            self._datasets.move_to_end(path)
+            return self._datasets[path]
+        card = self.registry.card(spec.dataset)
+        ds = load_cache(card, Path(path))
+        self._datasets[path] = ds
+        if len(self._datasets) > self._max_datasets:
+            self._datasets.popitem(last=False)
+        return ds
+
+    def run(self, spec: JobSpec, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
+        """Run one job; never raises (every failure becomes an outcome with a status)."""
+        from bench_core.registry import format_exception
+        from bench_core.tracks.base import Context
+
+        t0 = time.perf_counter()
+        reset_ok = reset_peak_rss()
+        rss0 = _proc_status("VmRSS")
+        outcome: dict[str, Any] = {"status": "error", "scores": {}, "outputs": {}, "error": None}
+        device = "cpu"
+        try:
+            device = resolve_device(spec.device)
+            cls = self.registry.method(spec.track, spec.method)
+            if cls.version != spec.method_version:
+                raise RuntimeError(
+                    f"method {spec.method!r} is version {cls.version} in this worker, the job expects {spec.method_version}"
+                )
+            track = self.registry.track(spec.track)
+            dataset = self.dataset(spec)
+            method = cls(**spec.params)
+            ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
+                          threads=self.threads, progress=progress or (lambda f, m="": None))
+            if device.startswith("cuda"):
+                import torch
+
+                torch.cuda.reset_peak_memory_stats()
+            out = track.run(method, dataset, spec.split, spec.settings, ctx)
+            bad = [k for k, v in out.scores.items() if not isinstance(v, (int, float))]
+            if bad:
+                raise InvalidOutput(f"protocol produced non-numeric scores {bad[:3]}")
+            outcome.update(status="done", scores={k: float(v) for k, v in out.scores.items()},
+                           outputs=out.outputs, fit_s=out.fit_time_s)
+        except InvalidOutput as exc:
+            outcome.update(status="invalid", error={"type": "InvalidOutput", "message": str(exc)})
+        except MemoryError as exc:
+            outcome.update(status="oom", error={"type": "MemoryError", "message": str(exc) or "MemoryError",
+                                                "traceback": format_exception(exc)})
+        except Exception as exc:  # noqa: BLE001 - every failure of plugin code is an outcome
+            status = "oom" if type(exc).__name__ == "OutOfMemoryError" else "error"
+            outcome.update(status=status, error={"type": type(exc).__name__, "message": str(exc),
+                                                 "traceback": format_exception(exc)})
+        hwm = _proc_status("VmHWM") if reset_ok else None
+        memory: dict[str, Any] = {"rss_start_mb": rss0, "peak_rss_mb": hwm,
+                                  "peak_delta_mb": (hwm - rss0) if (hwm is not None and rss0 is not None) else None}
+        if device.startswith("cuda"):
+            import torch
+
+            memory["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        outcome["memory"] = memory
+        outcome["job_s"] = time.perf_counter() - t0
+        outcome["device"] = device
+        outcome["environment"] = self.env
+        outcome["pid"] = os.getpid()
+        return outcome
+
+
+def failure(status: str, message: str, **extra: Any) -> dict[str, Any]:
+    """An outcome for a job that the executor (not the job) ended: timeout, crashed, oom, skipped."""
+    out: dict[str, Any] = {"status": status, "scores": {}, "outputs": {},
+                           "error": {"type": status, "message": message}, "memory": {}, "environment": {}}
+    out.update(extra)
+    return out

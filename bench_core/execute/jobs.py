@@ -1,0 +1,139 @@
+"""Jobs: the unit of work, its content-hash key, and the expansion of a run into jobs.
+
+A run expands methods × parameter variants × datasets × seeds into :class:`JobSpec` objects. A job's
+``key`` is the SHA-256 of everything that determines its result:
+
+- the track's name and protocol version, and the protocol settings of the profile;
+- the method's name, version and parameters;
+- the dataset's fingerprint (its source, preprocessing, split spec and pinned checksums);
+- the split index and the seed.
+
+Execution details (device, timeout, memory cap, threads, plugin distribution version) are recorded with the
+result but are not part of the key: changing them does not re-run finished jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Mapping, Sequence
+
+from bench_core.profiles import Profile, track_settings
+from bench_core.tracks.base import Method, variant_id
+
+
+def canonical_json(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    key: str
+    track: str
+    method: str
+    method_version: str
+    params: Mapping[str, Any]
+    variant: str
+    dataset: str
+    dataset_fingerprint: str
+    split: int
+    seed: int
+    profile: str
+    protocol_version: int
+    settings: Mapping[str, Any]
+    # --- execution details, recorded but not part of the key
+    plugin: Mapping[str, Any] = field(default_factory=dict)
+    dataset_cache: str | None = None
+    timeout_s: float | None = None
+    memory_mb: float | None = None
+    device: str = "auto"
+    threads: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["params"], d["settings"], d["plugin"] = dict(self.params), dict(self.settings), dict(self.plugin)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "JobSpec":
+        return cls(**d)
+
+    @property
+    def label(self) -> str:
+        return f"{self.track}/{self.dataset}/{self.variant}/seed{self.seed}"
+
+
+def job_key(
+    track: str, protocol_version: int, settings: Mapping[str, Any], method: str, method_version: str,
+    params: Mapping[str, Any], dataset_fingerprint: str, split: int, seed: int,
+) -> str:
+    material = {
+        "track": track, "protocol_version": protocol_version, "settings": dict(settings),
+        "method": method, "method_version": method_version, "params": dict(params),
+        "dataset": dataset_fingerprint, "split": split, "seed": seed,
+    }
+    return hashlib.sha256(canonical_json(material).encode()).hexdigest()
+
+
+def method_variants(cls: type[Method], profile: Profile) -> list[dict[str, Any]]:
+    """Parameter dicts to run for ``cls`` under ``profile``: the defaults, or the sweep grid if it sweeps."""
+    base = {**cls.params, **cls.profile_params.get(profile.name, {})}
+    if not (profile.sweep and cls.grid):
+        return [base]
+    names = sorted(cls.grid)
+    out = []
+    for values in itertools.product(*(cls.grid[n] for n in names)):
+        out.append({**base, **dict(zip(names, values))})
+    return out
+
+
+def make_spec(
+    track, cls: type[Method], params: Mapping[str, Any], card, split: int, profile: Profile,
+    plugin: Mapping[str, Any], **execution: Any,
+) -> JobSpec:
+    settings = track_settings(track, profile)
+    defaults = {**cls.params, **cls.profile_params.get(profile.name, {})}
+    key = job_key(track.name, track.protocol_version, settings, cls.name, cls.version, params,
+                  card.fingerprint, split, split)
+    return JobSpec(
+        key=key, track=track.name, method=cls.name, method_version=cls.version, params=dict(params),
+        variant=variant_id(cls.name, params, defaults), dataset=card.name, dataset_fingerprint=card.fingerprint,
+        split=split, seed=split, profile=profile.name, protocol_version=track.protocol_version,
+        settings=settings, plugin=dict(plugin), **execution,
+    )
+
+
+def parse_seeds(text: str | None, default: int) -> list[int]:
+    """``"3"`` means seeds 0, 1, 2; ``"0,4,7"`` names them; ``None`` gives the profile's count."""
+    from bench_core.errors import UsageError
+
+    if text is None:
+        return list(range(default))
+    text = text.strip()
+    try:
+        if "," in text:
+            seeds = sorted({int(s) for s in text.split(",") if s.strip()})
+        else:
+            n = int(text)
+            if n < 1:
+                raise ValueError
+            seeds = list(range(n))
+    except ValueError:
+        raise UsageError(f"--seeds must be a count (e.g. 3) or a comma-separated list of seeds (e.g. 0,2), not {text!r}") from None
+    if any(s < 0 for s in seeds):
+        raise UsageError("--seeds must be non-negative")
+    return seeds
+
+
+def select_names(kind: str, requested: Sequence[str] | None, valid: Sequence[str]) -> list[str]:
+    """``requested`` validated against ``valid`` (all of ``valid`` when nothing is requested)."""
+    from bench_core.registry import unknown
+
+    if not requested:
+        return list(valid)
+    for name in requested:
+        if name not in valid:
+            raise unknown(kind, name, valid)
+    return list(dict.fromkeys(requested))

@@ -1,0 +1,242 @@
+"""The ``local`` executor: persistent spawned worker processes with hard limits.
+
+- ``workers`` processes are started with the ``spawn`` method (safe with CUDA and threads); each imports
+  torch, the registry and the plugins once, then runs jobs one at a time, keeping recent datasets in memory.
+- Each worker's BLAS/OpenMP/torch threads are pinned (``threads``) before torch is imported.
+- When GPUs are present (``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi -L``) and the device is not ``cpu``,
+  worker ``i`` sees only GPU ``i mod n_gpus``.
+- **Timeout**: a job that has not answered by its deadline gets its worker killed (SIGKILL) and replaced:
+  status ``timeout``.
+- **Memory cap**: the parent polls the worker's resident set size every ``poll_s`` seconds; a job whose
+  worker grows more than its cap above the size it had when the job started gets the worker killed and
+  replaced: status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError``
+  inside the job is also ``oom``.
+- **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
+  signal, and is replaced.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import shutil
+import signal
+import subprocess
+import time
+from multiprocessing.connection import Connection, wait
+from typing import Any, Sequence
+
+from bench_core.execute.base import Executor, OnResult, OnStart
+from bench_core.execute.job import failure
+from bench_core.execute.jobs import JobSpec
+
+_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
+
+
+def rss_mb(pid: int) -> float | None:
+    """Resident set size of ``pid`` in MiB (Linux ``/proc``), ``None`` where unavailable."""
+    try:
+        with open(f"/proc/{pid}/statm") as fh:
+            return int(fh.read().split()[1]) * _PAGE_MB
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def visible_gpus() -> list[str]:
+    """GPU ids this process may hand out, without importing torch."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
+    smi = shutil.which("nvidia-smi")
+    if not smi:
+        return []
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU")]
+
+
+def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
+    os.environ.update(env)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    from bench_core.execute.job import Worker
+    from bench_core.execute.jobs import JobSpec
+
+    worker = Worker(threads=threads)
+    conn.send(("ready", worker.env))
+    last = [0.0]
+
+    def progress(fraction: float, message: str = "") -> None:
+        now = time.monotonic()
+        if now - last[0] >= 0.5 or fraction >= 1.0:
+            last[0] = now
+            conn.send(("progress", float(fraction), str(message)[:200]))
+
+    while True:
+        msg = conn.recv()
+        if msg is None:
+            return
+        spec = JobSpec.from_dict(msg)
+        conn.send(("result", worker.run(spec, progress)))
+
+
+def _signal_name(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "unknown exit"
+    if exitcode < 0:
+        try:
+            return signal.Signals(-exitcode).name
+        except ValueError:
+            return f"signal {-exitcode}"
+    return f"exit status {exitcode}"
+
+
+class _Slot:
+    """One worker process and the job it is running."""
+
+    def __init__(self, ctx, threads: int, env: dict[str, str]) -> None:
+        self.threads, self.env = threads, env
+        parent, child = ctx.Pipe(duplex=True)
+        self.conn: Connection = parent
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, env), daemon=True)
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.spec: JobSpec | None = None
+        self.deadline = float("inf")
+        self.started = 0.0
+        self.rss0: float | None = None
+        self.cap_mb: float | None = None
+        self.progress: tuple[float, str] | None = None
+        self.peak_seen: float | None = None
+
+    def start(self, spec: JobSpec, cap_mb: float | None) -> None:
+        self.spec = spec
+        self.started = time.monotonic()
+        self.deadline = self.started + spec.timeout_s if spec.timeout_s else float("inf")
+        self.rss0 = rss_mb(self.process.pid)
+        self.cap_mb = cap_mb
+        self.progress = None
+        self.peak_seen = self.rss0
+        self.conn.send(spec.to_dict())
+
+    def finish(self) -> JobSpec:
+        spec, self.spec = self.spec, None
+        assert spec is not None
+        return spec
+
+    def kill(self) -> None:
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(timeout=10)
+        self.conn.close()
+
+
+class LocalExecutor(Executor):
+    description = "persistent spawned worker processes; hard timeout and memory cap by killing the worker"
+    poll_s = 0.02
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ctx = mp.get_context("spawn")
+        self.startup_failures = 0
+
+    def _env_for(self, i: int, gpus: list[str]) -> dict[str, str]:
+        env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        if gpus:
+            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        return env
+
+    def _cap(self, spec: JobSpec) -> float | None:
+        caps = [c for c in (spec.memory_mb, self.memory_cap_mb) if c]
+        return min(caps) if caps else None
+
+    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None) -> None:
+        if not specs:
+            return
+        pending = list(reversed(specs))
+        gpus = visible_gpus() if self.device != "cpu" else []
+        n = min(self.workers, len(specs))
+        envs = [self._env_for(i, gpus) for i in range(n)]
+        slots = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+        try:
+            while pending or any(s.spec is not None for s in slots):
+                for s in slots:
+                    if s.ready and s.spec is None and pending:
+                        spec = pending.pop()
+                        if on_start:
+                            on_start(spec)
+                        s.start(spec, self._cap(spec))
+                waitables: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
+                wait(waitables, timeout=self.poll_s)
+                for i, s in enumerate(slots):
+                    replaced = self._service(s, on_result)
+                    if replaced:
+                        slots[i] = _Slot(self._ctx, self.threads, envs[i])
+        finally:
+            for s in slots:
+                try:
+                    if s.process.is_alive():
+                        s.conn.send(None)
+                except (OSError, BrokenPipeError):
+                    pass
+            deadline = time.monotonic() + 5
+            for s in slots:
+                s.process.join(timeout=max(0.0, deadline - time.monotonic()))
+                s.kill()
+
+    def _service(self, s: _Slot, on_result: OnResult) -> bool:
+        """Handle a slot's messages and limits; return True if its worker must be replaced."""
+        try:
+            while s.conn.poll():
+                msg = s.conn.recv()
+                if msg[0] == "ready":
+                    s.ready = True
+                elif msg[0] == "progress":
+                    s.progress = (msg[1], msg[2])
+                elif msg[0] == "result":
+                    spec = s.finish()
+                    outcome = msg[1]
+                    outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
+                    on_result(spec, outcome)
+        except (EOFError, OSError):
+            pass  # the worker died; handled below
+        if not s.process.is_alive():
+            return self._died(s, on_result)
+        if s.spec is None:
+            return False
+        now = time.monotonic()
+        if now > s.deadline:
+            spec = s.finish()
+            s.kill()
+            hint = f" (last progress: {s.progress[0]:.0%} {s.progress[1]})".rstrip() if s.progress else ""
+            on_result(spec, failure("timeout", f"no result within {spec.timeout_s:g} s; worker killed{hint}",
+                                    job_s=now - s.started))
+            return True
+        rss = rss_mb(s.process.pid)
+        if rss is not None:
+            s.peak_seen = max(s.peak_seen or 0.0, rss)
+            if s.cap_mb is not None and s.rss0 is not None and rss - s.rss0 > s.cap_mb:
+                spec = s.finish()
+                s.kill()
+                on_result(spec, failure("oom", f"used {rss - s.rss0:.0f} MiB above its start, over the cap of "
+                                        f"{s.cap_mb:.0f} MiB; worker killed", job_s=now - s.started,
+                                        memory={"peak_delta_mb": rss - s.rss0}))
+                return True
+        return False
+
+    def _died(self, s: _Slot, on_result: OnResult) -> bool:
+        s.process.join(timeout=1)
+        how = _signal_name(s.process.exitcode)
+        if s.spec is not None:
+            spec = s.finish()
+            hint = " (possibly the system's OOM killer)" if how == "SIGKILL" else ""
+            on_result(spec, failure("crashed", f"worker died with {how}{hint}",
+                                    job_s=time.monotonic() - s.started))
+        elif not s.ready:
+            self.startup_failures += 1
+            if self.startup_failures > 3:
+                raise RuntimeError(f"featbench workers keep dying at start-up ({how}); see the messages above")
+        s.kill()
+        return True

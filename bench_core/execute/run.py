@@ -1,0 +1,211 @@
+"""Orchestration of a run: validate the request, plan the jobs, prepare data, execute, store.
+
+Everything that can be wrong with the request (an unknown name, a malformed card, a checksum mismatch, a
+seed beyond a dataset's splits) is found by :func:`plan_run` before any job runs or any file is written.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from bench_core.data.dataset import cache_dir, cache_path, data_dir, missing_reason, prepare
+from bench_core.errors import DataMissing, UsageError
+from bench_core.execute.job import failure
+from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_seeds, select_names
+from bench_core.profiles import get_profile
+from bench_core.provenance import git_state, hardware
+from bench_core.registry import Registry, unknown
+from bench_core.store import ErrorInfo, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
+
+
+def default_results_dir() -> Path:
+    return cache_dir() / "results"
+
+
+@dataclass
+class RunRequest:
+    tracks: Sequence[str] | None = None
+    methods: Sequence[str] | None = None
+    datasets: Sequence[str] | None = None
+    profile: str = "quick"
+    seeds: str | None = None
+    jobs: int = 1
+    executor: str = "local"
+    device: str = "auto"
+    threads: int | None = None
+    timeout_s: float | None = None
+    memory_cap_mb: float | None = None
+    results: str | os.PathLike | None = None
+    data_dir: str | os.PathLike | None = None
+    cache_dir: str | os.PathLike | None = None
+    force: bool = False
+
+
+@dataclass
+class Plan:
+    profile: str
+    specs: list[JobSpec] = field(default_factory=list)
+    pending: list[JobSpec] = field(default_factory=list)
+    cached: int = 0
+    skipped: list[tuple[JobSpec, str]] = field(default_factory=list)
+    not_applicable: list[tuple[str, str, str, str]] = field(default_factory=list)
+    datasets: dict[str, str] = field(default_factory=dict)  # name -> cache path (to prepare)
+
+
+def _check_cards(registry: Registry) -> None:
+    if registry.card_errors:
+        path, (reason, plugin) = sorted(registry.card_errors.items())[0]
+        raise UsageError(f"{reason} (provided by plugin {plugin.name!r}; disable it with FEATBENCH_DISABLE_PLUGINS)")
+
+
+def _threads(req: RunRequest) -> int:
+    if req.threads:
+        return max(1, int(req.threads))
+    return max(1, (os.cpu_count() or 1) // max(1, req.jobs))
+
+
+def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
+    """Expand the request into jobs and decide which are pending, cached or skipped (writes nothing)."""
+    profile = get_profile(req.profile)
+    if req.jobs < 1:
+        raise UsageError(f"--jobs must be >= 1, not {req.jobs}")
+    if req.device not in ("auto", "cpu") and not req.device.startswith("cuda"):
+        raise UsageError(f"unknown device {req.device!r} (valid: auto, cpu, cuda, cuda:N)")
+    registry.executor(req.executor)
+    _check_cards(registry)
+    ready = [t for t, tr in registry.tracks.items() if tr.ready]
+    tracks = select_names("track", req.tracks, list(registry.tracks)) if req.tracks else ready
+    for t in tracks:
+        if not registry.tracks[t].ready:
+            raise UsageError(f"the {t} track has its method contract but no evaluation protocol yet "
+                             f"(tracks with a protocol: {', '.join(ready)})")
+    all_methods = {m for t in tracks for m in registry.methods[t]}
+    for m in req.methods or []:
+        if m not in all_methods:
+            raise unknown("method", m, all_methods)
+    for d in req.datasets or []:
+        registry.card(d)
+    seeds = parse_seeds(req.seeds, profile.seeds)
+    threads = _threads(req)
+    root = data_dir(req.data_dir)
+    croot = cache_dir(req.cache_dir)
+    plan = Plan(profile=profile.name)
+
+    for tname in tracks:
+        track = registry.tracks[tname]
+        methods = [m for m in (req.methods or sorted(registry.methods[tname])) if m in registry.methods[tname]]
+        if req.datasets:
+            cards = [registry.card(d) for d in req.datasets if tname in registry.card(d).tracks]
+        else:
+            cards = [c for c in registry.cards_for(tname) if c.in_profile(profile.tier)]
+        for card in cards:
+            beyond = [s for s in seeds if s >= card.split.count]
+            if beyond:
+                raise UsageError(f"dataset {card.name!r} has {card.split.count} splits (seeds 0..{card.split.count - 1}); "
+                                 f"seed {beyond[0]} does not exist")
+            missing = missing_reason(card, root)
+            cpath = str(cache_path(card, croot))
+            for mname in methods:
+                cls = registry.method(tname, mname)
+                reason = track.applicable(cls, card)
+                if reason:
+                    plan.not_applicable.append((tname, mname, card.name, reason))
+                    continue
+                info = registry.method_plugin(tname, mname)
+                plugin = {"name": info.name, "dist": info.dist, "version": info.version}
+                timeout = min(t for t in (cls.resources.timeout_s, req.timeout_s or profile.timeout_s) if t)
+                for params in method_variants(cls, profile):
+                    for seed in seeds:
+                        spec = make_spec(track, cls, params, card, seed, profile, plugin, dataset_cache=cpath,
+                                         timeout_s=timeout, memory_mb=cls.resources.memory_mb,
+                                         device=req.device, threads=threads)
+                        plan.specs.append(spec)
+                        if missing:
+                            plan.skipped.append((spec, missing))
+                        elif not req.force and store.done(spec.track, spec.dataset, spec.method, spec.key):
+                            plan.cached += 1
+                        else:
+                            plan.pending.append(spec)
+                            plan.datasets[card.name] = cpath
+    return plan
+
+
+def prepare_datasets(registry: Registry, plan: Plan, req: RunRequest) -> None:
+    """Materialise and verify the data of pending jobs (raises :class:`UsageError` on a checksum mismatch)."""
+    root, croot = data_dir(req.data_dir), cache_dir(req.cache_dir)
+    for name in sorted(plan.datasets):
+        try:
+            prepare(registry.card(name), registry.loader_fns, registry.reader_fns, root, croot)
+        except DataMissing as exc:  # appeared between planning and now
+            raise UsageError(str(exc)) from None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Recorder:
+    """Turns executor outcomes into result files (the parent is the only writer)."""
+
+    def __init__(self, store: Store, executor: str, progress=None) -> None:
+        self.store = store
+        self.executor = executor
+        self.progress = progress
+        self.counts: Counter[str] = Counter()
+        self.started: dict[str, tuple[float, str]] = {}
+        self.commit, self.dirty = git_state()
+        self.hardware = hardware()
+        from bench_core import __version__
+
+        self.version = __version__
+
+    def on_start(self, spec: JobSpec) -> None:
+        self.started[spec.key] = (time.monotonic(), _now())
+
+    def on_result(self, spec: JobSpec, outcome: dict[str, Any]) -> None:
+        t0, started_at = self.started.pop(spec.key, (time.monotonic(), _now()))
+        err = outcome.get("error")
+        mem = {k: v for k, v in (outcome.get("memory") or {}).items() if k in Memory.__dataclass_fields__}
+        record = ResultRecord(
+            schema_version=SCHEMA_VERSION, key=spec.key, status=outcome["status"], track=spec.track,
+            method=spec.method, method_version=spec.method_version, variant=spec.variant, params=dict(spec.params),
+            dataset=spec.dataset, dataset_fingerprint=spec.dataset_fingerprint, split=spec.split, seed=spec.seed,
+            profile=spec.profile, protocol_version=spec.protocol_version, settings=dict(spec.settings),
+            scores=dict(outcome.get("scores") or {}),
+            timing=Timing(wall_s=time.monotonic() - t0, job_s=outcome.get("job_s"), fit_s=outcome.get("fit_s")),
+            memory=Memory(**mem),
+            provenance=Provenance(
+                featbench=self.version, plugin=dict(spec.plugin), git_commit=self.commit, git_dirty=self.dirty,
+                executor=self.executor, device=outcome.get("device") or spec.device, hardware=self.hardware,
+                environment=dict(outcome.get("environment") or {}), started_at=started_at, finished_at=_now(),
+            ),
+            error=ErrorInfo(**err) if err else None,
+            outputs=dict(outcome.get("outputs") or {}),
+        )
+        self.store.write(record)
+        self.counts[record.status] += 1
+        if self.progress is not None:
+            self.progress.update(record.status, spec.label)
+
+
+def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progress=None) -> Counter[str]:
+    """Run the plan's pending jobs and record skipped ones; return the count of each status written."""
+    store.clean_stale_temporaries()
+    recorder = Recorder(store, req.executor, progress)
+    for spec, reason in plan.skipped:
+        recorder.on_result(spec, failure("skipped", reason))
+    if plan.pending:
+        cls = registry.executor(req.executor)
+        executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device)
+        executor.run(plan.pending, recorder.on_result, recorder.on_start)
+    return recorder.counts
+
+
+def results_store(req: RunRequest) -> Store:
+    return Store(Path(req.results).expanduser() if req.results else default_results_dir())

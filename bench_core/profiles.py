@@ -1,0 +1,77 @@
+"""Profiles size the work; this module is the one place that defines them.
+
+=========  ==================================================================================  ======
+profile    what it is for                                                                      seeds
+=========  ==================================================================================  ======
+smoke      seconds: the test suite and the conformance kit                                     1
+quick      every built-in in a few minutes on 2 CPU cores: CI and the default leaderboard      2
+standard   the committed leaderboards: every dataset available, under an hour on 2 CPU cores   3
+full       GPU scale: more seeds, and methods' sweep grids                                      5
+=========  ==================================================================================  ======
+
+A dataset card's ``tier`` is the smallest profile that includes it. A profile may override a track's
+protocol settings (``track_settings``); the merged settings are part of every job key, so results of two
+profiles are never mixed up. A method may adapt its own defaults to a profile through its
+``profile_params`` (recorded as parameters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from bench_core.errors import UsageError
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    tier: str
+    seeds: int
+    sweep: bool
+    timeout_s: float
+    description: str
+    track_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+PROFILES: dict[str, Profile] = {
+    p.name: p
+    for p in (
+        Profile(
+            name="smoke", tier="smoke", seeds=1, sweep=False, timeout_s=120,
+            description="seconds: tests and conformance checks",
+            track_settings={"selectors": {"k_grid": [1, 2, 5, 10], "retention": [], "evaluators": ["logreg"],
+                                          "stability_subsamples": 3}},
+        ),
+        Profile(
+            name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
+            description="every built-in in a few minutes on 2 CPU cores (CI, default leaderboard)",
+            track_settings={"selectors": {"stability_subsamples": 5}},
+        ),
+        Profile(
+            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=300,
+            description="the committed leaderboards: every dataset available, under an hour on 2 cores",
+        ),
+        Profile(
+            name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,
+            description="GPU scale: more seeds and the methods' sweep grids",
+        ),
+    )
+}
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise UsageError(f"unknown profile {name!r} (valid: {', '.join(PROFILES)})")
+    return PROFILES[name]
+
+
+def track_settings(track, profile: Profile) -> dict[str, Any]:
+    """The track's default protocol settings overridden by the profile's."""
+    settings = dict(track.default_settings())
+    overrides = profile.track_settings.get(track.name, {})
+    unknown = sorted(set(overrides) - set(settings))
+    if unknown:  # pragma: no cover - a programming error in this file
+        raise ValueError(f"profile {profile.name!r} overrides unknown {track.name} settings {unknown}")
+    settings.update(overrides)
+    return settings

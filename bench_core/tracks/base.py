@@ -1,0 +1,323 @@
+"""The shared base of every method kind, and of every track.
+
+A *method* is a class a plugin registers (a selector, an SAE, a similarity measure, a reducer). It subclasses
+its track's contract class (:class:`~bench_core.tracks.selectors.Selector`, ...), which subclasses
+:class:`Method`, and declares as class attributes:
+
+``name``
+    unique within its track; lowercase letters, digits, ``_`` and ``-``. It names the leaderboard row.
+``version``
+    a string that is part of every job's cache key: bump it whenever a change can move a result.
+``params``
+    the default hyper-parameters (a mapping of JSON values). The instance gets them, overridden by the run's
+    parameters, as ``self.params``.
+``grid``
+    an optional sweep grid ``{param: [values]}`` expanded by profiles that sweep (``full``); every other
+    profile runs the defaults.
+``profile_params``
+    optional per-profile overrides of the defaults, e.g. ``{"quick": {"epochs": 20}}`` for a neural method
+    that must fit the quick profile's budget. They are recorded in the result like any parameter.
+``tags``
+    a :class:`Tags`: ``supervised``, ``stochastic``, ``gpu_preferred``, ``control`` (``"positive"`` or
+    ``"negative"``), ``reimplementation_of`` (the paper a reimplementation follows), ``wraps`` (the library a
+    wrapper calls) and ``requires`` (data properties the method needs, see :data:`DATA_REQUIREMENTS`).
+``resources``
+    a :class:`Resources`: per-job ``timeout_s`` and ``memory_mb`` hints. The harness enforces the smaller of
+    the hint and the run's cap by killing the worker.
+``expected_failed_checks``
+    ``{check_name: reason}`` for conformance checks the method is known to fail (they are reported as
+    expected failures, never hidden).
+
+A method receives a :class:`Context` (seed, device, time budget, progress callback) with every call. It never
+receives test rows, test labels or a handle on the results store.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import json
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
+
+from bench_core.errors import DeclarationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from bench_core.data.dataset import Dataset
+    from bench_core.data.cards import Card
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
+
+#: Data properties a method may require through ``Tags.requires``; a dataset card declares which it has.
+DATA_REQUIREMENTS: Mapping[str, str] = {
+    "ground_truth": "the dataset records its truly relevant features (synthetic data)",
+    "nonnegative": "every feature value is >= 0 (e.g. counts, pixel intensities)",
+}
+
+CONTROL_KINDS = ("positive", "negative")
+
+
+@dataclass(frozen=True)
+class Tags:
+    """What a method is, for the protocol, the conformance kit and the leaderboard."""
+
+    supervised: bool = True
+    stochastic: bool = False
+    gpu_preferred: bool = False
+    control: str | None = None
+    reimplementation_of: str | None = None
+    wraps: str | None = None
+    requires: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        for flag in ("supervised", "stochastic", "gpu_preferred"):
+            if not isinstance(getattr(self, flag), bool):
+                raise DeclarationError(f"tags.{flag} must be a bool")
+        if self.control is not None and self.control not in CONTROL_KINDS:
+            raise DeclarationError(f"tags.control must be one of {CONTROL_KINDS} or None, not {self.control!r}")
+        for req in self.requires:
+            if req not in DATA_REQUIREMENTS:
+                raise DeclarationError(
+                    f"tags.requires names unknown data property {req!r} (valid: {', '.join(DATA_REQUIREMENTS)})"
+                )
+
+    def as_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["requires"] = list(self.requires)
+        return d
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Per-job resource hints; the harness enforces them (never more than the run's own caps)."""
+
+    timeout_s: float | None = None
+    memory_mb: int | None = None
+
+    def validate(self) -> None:
+        for attr in ("timeout_s", "memory_mb"):
+            v = getattr(self, attr)
+            if v is not None and (not isinstance(v, (int, float)) or v <= 0):
+                raise DeclarationError(f"resources.{attr} must be a positive number or None")
+
+
+def _noop_progress(fraction: float, message: str = "") -> None:
+    return None
+
+
+@dataclass
+class Context:
+    """What a method gets besides its data: seed, device, time budget and a progress callback."""
+
+    seed: int = 0
+    device: str = "cpu"
+    time_budget_s: float | None = None
+    profile: str = "smoke"
+    threads: int = 1
+    progress: Callable[[float, str], None] = _noop_progress
+    #: Only for methods whose tags require ``ground_truth`` (the oracle control): the dataset's recorded
+    #: relevant features, ``{"strict": [...], "lenient": [...]}``. ``None`` for everybody else.
+    ground_truth: Mapping[str, Sequence[int]] | None = None
+    started: float = field(default_factory=time.perf_counter)
+
+    def rng(self, *salt: int) -> "np.random.Generator":
+        """A NumPy generator seeded by the job seed (and optional salt integers)."""
+        import numpy as np
+
+        return np.random.default_rng([self.seed, *salt])
+
+    def torch_generator(self, *salt: int):
+        """A torch generator on ``self.device`` seeded by the job seed (and optional salt integers)."""
+        import torch
+
+        g = torch.Generator(device=self.device)
+        g.manual_seed(int(self.rng(*salt).integers(0, 2**62)))
+        return g
+
+    def remaining_s(self) -> float:
+        """Seconds left of the time budget (``inf`` without one)."""
+        if self.time_budget_s is None:
+            return math.inf
+        return self.time_budget_s - (time.perf_counter() - self.started)
+
+
+def _json_value(value: Any, where: str) -> None:
+    try:
+        json.dumps(value, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise DeclarationError(f"{where} must be JSON-serialisable ({exc})") from None
+
+
+class Method:
+    """Base class of every method; see the module docstring for the declaration."""
+
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    version: ClassVar[str] = ""
+    params: ClassVar[Mapping[str, Any]] = {}
+    grid: ClassVar[Mapping[str, Sequence[Any]]] = {}
+    profile_params: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    tags: ClassVar[Tags] = Tags()
+    resources: ClassVar[Resources] = Resources()
+    expected_failed_checks: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - set(type(self).params))
+        if unknown:
+            valid = ", ".join(sorted(type(self).params)) or "none"
+            raise ValueError(f"{type(self).name}: unknown parameter(s) {', '.join(unknown)} (valid: {valid})")
+        self.params: dict[str, Any] = {**type(self).params, **params}
+
+    @classmethod
+    def describe(cls) -> str:
+        """First line of the class docstring."""
+        doc = (cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    @classmethod
+    def validate_declaration(cls) -> None:
+        """Raise :class:`DeclarationError` naming the first thing wrong with the class declaration."""
+        where = f"{cls.__module__}.{cls.__qualname__}"
+        if not isinstance(cls.name, str) or not NAME_RE.match(cls.name):
+            raise DeclarationError(
+                f"{where}: name {cls.name!r} must match {NAME_RE.pattern} (lowercase, digits, '_' and '-')"
+            )
+        if not isinstance(cls.version, str) or not cls.version:
+            raise DeclarationError(f"{where}: version must be a non-empty string")
+        if not isinstance(cls.params, Mapping):
+            raise DeclarationError(f"{where}: params must be a mapping of defaults")
+        _json_value(dict(cls.params), f"{where}: params")
+        if not isinstance(cls.grid, Mapping):
+            raise DeclarationError(f"{where}: grid must be a mapping {{param: [values]}}")
+        for key, values in cls.grid.items():
+            if key not in cls.params:
+                raise DeclarationError(f"{where}: grid names {key!r}, which is not in params")
+            if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
+                raise DeclarationError(f"{where}: grid[{key!r}] must be a non-empty list")
+            _json_value(list(values), f"{where}: grid[{key!r}]")
+        for profile, overrides in cls.profile_params.items():
+            bad = sorted(set(overrides) - set(cls.params))
+            if bad:
+                raise DeclarationError(f"{where}: profile_params[{profile!r}] names unknown params {bad}")
+            _json_value(dict(overrides), f"{where}: profile_params[{profile!r}]")
+        if not isinstance(cls.tags, Tags):
+            raise DeclarationError(f"{where}: tags must be a bench_core.tracks.base.Tags")
+        try:
+            cls.tags.validate()
+        except DeclarationError as exc:
+            raise DeclarationError(f"{where}: {exc}") from None
+        if not isinstance(cls.resources, Resources):
+            raise DeclarationError(f"{where}: resources must be a bench_core.tracks.base.Resources")
+        try:
+            cls.resources.validate()
+        except DeclarationError as exc:
+            raise DeclarationError(f"{where}: {exc}") from None
+        if not isinstance(cls.expected_failed_checks, Mapping):
+            raise DeclarationError(f"{where}: expected_failed_checks must be a mapping {{check: reason}}")
+
+
+    @classmethod
+    def validate_contract(cls) -> None:
+        """Raise :class:`DeclarationError` if the class misses its track's contract (each track defines it)."""
+
+
+def variant_id(name: str, params: Mapping[str, Any], defaults: Mapping[str, Any]) -> str:
+    """The leaderboard label of a method run with ``params``: ``name`` or ``name[p=v,...]``.
+
+    Only parameters that differ from ``defaults`` appear, sorted by name.
+    """
+    diff = {k: v for k, v in sorted(params.items()) if defaults.get(k, object()) != v}
+    if not diff:
+        return name
+    inner = ",".join(f"{k}={json.dumps(v, sort_keys=True, separators=(',', ':'))}" for k, v in diff.items())
+    return f"{name}[{inner}]"
+
+
+@dataclass(frozen=True)
+class Score:
+    """One named score of a track, defined once (formula and reference in ``description``)."""
+
+    name: str
+    description: str
+    higher_is_better: bool = True
+
+
+@dataclass
+class JobOutput:
+    """What a track's protocol returns for one job."""
+
+    scores: dict[str, float]
+    fit_time_s: float
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+
+class Track(abc.ABC):
+    """A track: one method kind, its contract class, its protocol and its scores.
+
+    Subclasses set the class attributes below and implement :meth:`run`. The track owns everything that
+    turns (method, dataset split, seed) into named scores; the harness owns everything else.
+    """
+
+    name: ClassVar[str]
+    #: The hookspec through which plugins register methods of this kind.
+    hook: ClassVar[str]
+    method_base: ClassVar[type[Method]]
+    #: Bump whenever the protocol changes in a way that can move a score (it is part of every job key).
+    protocol_version: ClassVar[int] = 1
+    #: The card ``task`` this track consumes (e.g. ``"classification"``).
+    task: ClassVar[str] = ""
+    primary: ClassVar[Score]
+    #: Every score the protocol can emit, by name (per-k families are documented by their prefix).
+    scores: ClassVar[Sequence[Score]] = ()
+    #: Whether the protocol is implemented. A track that is not ready is listed, accepts registrations and
+    #: has no datasets yet; running it reports that plainly.
+    ready: ClassVar[bool] = True
+
+    def default_settings(self) -> dict[str, Any]:
+        """Protocol settings before the profile's overrides (see :mod:`bench_core.profiles`)."""
+        return {}
+
+    def applicable(self, method_cls: type[Method], card: "Card") -> str | None:
+        """``None`` if the method can run on the dataset, else the reason it cannot (never run, shown n/a)."""
+        if card.task != self.task:
+            return f"dataset task {card.task!r} is not {self.task!r}"
+        for req in method_cls.tags.requires:
+            if req not in card.properties:
+                return f"needs {req}"
+        return None
+
+    @abc.abstractmethod
+    def run(
+        self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context
+    ) -> JobOutput:
+        """Run one job: fit the method on the training part of ``split`` and score it (abstract)."""
+
+    def leaderboard_columns(self) -> list[tuple[str, str]]:
+        """Secondary ``(score name, column header)`` pairs shown next to the primary score."""
+        return []
+
+    def score(self, name: str) -> Score | None:
+        for s in (self.primary, *self.scores):
+            if s.name == name:
+                return s
+        return None
+
+
+class ContractOnlyTrack(Track):
+    """A track whose method contract is fixed but whose protocol is not written yet.
+
+    It is listed, accepts registrations (so plugins can be written and checked against the contract) and has
+    no datasets; running it says so plainly instead of producing numbers.
+    """
+
+    ready = False
+
+    def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
+        from bench_core.errors import UsageError
+
+        raise UsageError(f"the {self.name} track has its method contract but no evaluation protocol yet")

@@ -1,0 +1,333 @@
+"""The selectors track: the :class:`Selector` contract and the one fixed evaluation protocol.
+
+Contract
+========
+A selector subclasses :class:`Selector` and implements at least one of
+
+``rank(X, y, ctx) -> scores``
+    a float array of length ``d``, higher = more important. Used when the choice of the top ``k`` does not
+    depend on ``k`` (filters, importances, greedy methods whose order is a prefix). The protocol takes the
+    top ``k`` for every ``k`` from one call; ties are broken by a seeded random permutation.
+``select(X, y, k, ctx) -> indices``
+    exactly ``k`` distinct integer column indices in ``[0, d)``. Used by methods whose choice depends on
+    ``k`` (a concrete autoencoder with ``k`` selector nodes, say); the protocol calls it once per ``k``.
+
+``X`` is a float64 array ``[n_train, d]`` of the training rows only (a fresh copy each call); ``y`` holds
+their integer class labels ``0..C-1``, or is ``None`` for a method tagged ``supervised=False``. A method must
+be deterministic given ``ctx.seed`` (draw randomness from ``ctx.rng()`` / ``ctx.torch_generator()``) and
+run on ``ctx.device``. Output that is NaN or infinite, of the wrong shape or dtype, or with out-of-range or
+duplicate indices, is recorded with status ``invalid``.
+
+Protocol (version 1)
+====================
+Selection and any tuning see only the training part of the split; a method that needs validation data
+carves it from the training rows itself. For each job (method, dataset, split ``s``, seed ``s``):
+
+1. **k list**: the grid ``{1, 2, 5, 10, 20, 50, 100, 200}`` kept below ``d``, plus the retention levels
+   20/40/60 % of ``d`` (rounded, at least 1), plus ``|G|`` (strict and lenient) on data with ground truth.
+2. **Fit**: one ``rank`` call (or one ``select`` call per k); its wall time is ``fit_time_s``.
+3. **Fixed evaluators**, never tuned per method: ``logreg`` — standardization then L2 logistic regression
+   (C = 1, lbfgs); ``extratrees`` — ExtraTrees with 50 trees (``random_state`` = seed). Each is fit on the
+   training rows restricted to the top-k features and scored by balanced accuracy on the test rows:
+   ``bacc@k=<k>[<evaluator>]``. ``bacc_all[<evaluator>]`` is the all-features reference line.
+4. **Primary score** ``auc_logk``: the normalized area under balanced accuracy versus log k
+   (:func:`~bench_core.metrics.selection.normalized_auc_logk`), averaged over the evaluators; the
+   per-evaluator areas are ``auc_logk[<evaluator>]``. Higher is better.
+5. **Stability** (on split ``stability_split`` only, so it costs one set of refits per method and dataset):
+   ``M`` stratified subsamples of 90 % of the training rows, each fitted with its own seed, selecting a fixed
+   ``k`` (``|G|`` on synthetic data, else ``min(10, d − 1)``). Scores: ``stability`` = Nogueira's Φ̂ with
+   ``stability_lower``/``stability_upper`` its 95 % CI, ``kuncheva`` and ``jaccard``.
+6. **Recovery** (data with ground truth G): ``precision_strict``, ``recall_strict``, ``f1_strict`` at
+   ``k = |G_strict|``, the same ``*_lenient`` at ``k = |G_lenient|``, ``exact_recovery`` (1 if the top
+   ``|G_strict|`` equals G_strict) and ``k_full_recall`` (the smallest k whose top k holds all of G_strict;
+   for ``select``-only methods, the smallest k of the k list that does, NaN if none).
+
+The protocol's settings (k grid, evaluators, ``M``) come from the profile (:mod:`bench_core.profiles`)
+and are part of every job key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
+
+import numpy as np
+
+from bench_core.errors import DeclarationError, InvalidOutput
+from bench_core.metrics.selection import (
+    balanced_accuracy,
+    kuncheva_index,
+    mean_jaccard,
+    nogueira_stability,
+    normalized_auc_logk,
+    order_from_scores,
+    precision_recall_f1,
+    selection_matrix,
+    smallest_k_full_recall,
+)
+from bench_core.tracks.base import Context, JobOutput, Method, Score, Track
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bench_core.data.dataset import Dataset
+
+
+class Selector(Method):
+    """A feature selector. Implement ``rank`` and/or ``select`` (see the module docstring)."""
+
+    kind: ClassVar[str] = "selectors"
+
+    def rank(self, X: np.ndarray, y: np.ndarray | None, ctx: Context) -> np.ndarray:
+        """Return one importance score per feature (higher = more important)."""
+        raise TypeError(f"{type(self).name} implements select(), not rank()")
+
+    def select(self, X: np.ndarray, y: np.ndarray | None, k: int, ctx: Context) -> np.ndarray:
+        """Return ``k`` distinct column indices. The default takes the top ``k`` of :meth:`rank`."""
+        return order_from_scores(self.rank(X, y, ctx), ctx.rng(104729))[:k]
+
+    @classmethod
+    def implements_rank(cls) -> bool:
+        return cls.rank is not Selector.rank
+
+    @classmethod
+    def validate_contract(cls) -> None:
+        if not cls.implements_rank() and cls.select is Selector.select:
+            raise DeclarationError(f"selector {cls.name!r} must implement rank() or select()")
+
+
+def validate_scores(scores: Any, d: int) -> np.ndarray:
+    """The contract of ``rank``'s output; raises :class:`InvalidOutput` naming the violation."""
+    arr = np.asarray(scores)
+    if arr.dtype.kind not in "fiub":
+        raise InvalidOutput(f"rank() returned dtype {arr.dtype}, expected a float array")
+    if arr.shape != (d,):
+        raise InvalidOutput(f"rank() returned shape {arr.shape}, expected ({d},)")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidOutput(f"rank() returned {int(np.sum(~np.isfinite(arr)))} non-finite score(s)")
+    return arr
+
+
+def validate_indices(indices: Any, k: int, d: int) -> np.ndarray:
+    """The contract of ``select``'s output; raises :class:`InvalidOutput` naming the violation."""
+    arr = np.asarray(indices)
+    if arr.dtype.kind not in "iu":
+        if arr.dtype.kind == "f" and arr.size and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+            arr = arr.astype(np.int64)
+        else:
+            raise InvalidOutput(f"select() returned dtype {arr.dtype}, expected integer indices")
+    if arr.shape != (k,):
+        raise InvalidOutput(f"select(k={k}) returned shape {arr.shape}, expected ({k},)")
+    if arr.size and (arr.min() < 0 or arr.max() >= d):
+        raise InvalidOutput(f"select(k={k}) returned indices outside [0, {d})")
+    if len(np.unique(arr)) != k:
+        raise InvalidOutput(f"select(k={k}) returned duplicate indices")
+    return arr.astype(np.int64)
+
+
+def k_list(d: int, settings: Mapping[str, Any], ground_truth: Mapping[str, Any] | None) -> list[int]:
+    """The sorted k values of protocol step 1 for ``d`` features."""
+    ks = {int(k) for k in settings["k_grid"] if 1 <= k < d}
+    ks |= {max(1, int(round(r * d))) for r in settings["retention"]}
+    if ground_truth:
+        ks |= {len(v) for v in ground_truth.values()}
+    return sorted(k for k in ks if 1 <= k < d)
+
+
+def make_evaluator(name: str, seed: int):
+    """The fixed evaluators of protocol step 3."""
+    if name == "logreg":
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
+    if name == "extratrees":
+        from sklearn.ensemble import ExtraTreesClassifier
+
+        return ExtraTreesClassifier(n_estimators=50, random_state=seed, n_jobs=1)
+    raise ValueError(f"unknown evaluator {name!r} (valid: {', '.join(EVALUATORS)})")
+
+
+EVALUATORS = ("logreg", "extratrees")
+
+# Evaluations depend only on (data, split, seed, evaluator, feature set): many methods pick the same
+# small sets, so a worker remembers them. Bounded; per process.
+_EVAL_CACHE: dict[tuple, float] = {}
+_EVAL_CACHE_MAX = 50_000
+
+
+def evaluate_subset(key_prefix: tuple, name: str, seed: int, cols: np.ndarray, split) -> float:
+    key = (*key_prefix, name, seed, tuple(sorted(int(c) for c in cols)))
+    hit = _EVAL_CACHE.get(key)
+    if hit is not None:
+        return hit
+    import warnings
+
+    model = make_evaluator(name, seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence warnings of the fixed evaluator are not the method's
+        model.fit(split.X_train[:, cols], split.y_train)
+        value = balanced_accuracy(split.y_test, model.predict(split.X_test[:, cols]))
+    if len(_EVAL_CACHE) >= _EVAL_CACHE_MAX:
+        _EVAL_CACHE.clear()
+    _EVAL_CACHE[key] = value
+    return value
+
+
+def _stratified_subsample(y: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    parts = []
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        take = max(1, int(round(fraction * len(idx))))
+        parts.append(rng.choice(idx, size=take, replace=False))
+    return np.sort(np.concatenate(parts))
+
+
+class SelectorsTrack(Track):
+    name = "selectors"
+    hook = "featbench_register_selectors"
+    method_base = Selector
+    protocol_version = 1
+    task = "classification"
+    primary = Score(
+        "auc_logk",
+        "normalized area under balanced accuracy vs log k, mean over the fixed evaluators",
+    )
+    scores = (
+        Score("auc_logk[<evaluator>]", "the area of one evaluator"),
+        Score("bacc@k=<k>[<evaluator>]", "balanced accuracy on the test rows with the top-k features"),
+        Score("bacc_all[<evaluator>]", "balanced accuracy with all features (reference line)"),
+        Score("stability", "Nogueira et al. 2018 stability estimate over M subsamples"),
+        Score("stability_lower", "lower end of the 95 % CI of the stability"),
+        Score("stability_upper", "upper end of the 95 % CI of the stability"),
+        Score("kuncheva", "Kuncheva's index, mean over pairs of subsamples"),
+        Score("jaccard", "mean pairwise Jaccard index over subsamples"),
+        Score("precision_strict", "precision of the top |G_strict| against G_strict"),
+        Score("recall_strict", "recall of the top |G_strict| against G_strict"),
+        Score("f1_strict", "F1 of the top |G_strict| against G_strict"),
+        Score("precision_lenient", "precision of the top |G_lenient| against G_lenient"),
+        Score("recall_lenient", "recall of the top |G_lenient| against G_lenient"),
+        Score("f1_lenient", "F1 of the top |G_lenient| against G_lenient"),
+        Score("exact_recovery", "1 if the top |G_strict| is exactly G_strict"),
+        Score("k_full_recall", "smallest k whose top k contains G_strict", higher_is_better=False),
+    )
+
+    def default_settings(self) -> dict[str, Any]:
+        return {
+            "k_grid": [1, 2, 5, 10, 20, 50, 100, 200],
+            "retention": [0.2, 0.4, 0.6],
+            "evaluators": list(EVALUATORS),
+            "stability_subsamples": 20,
+            "stability_fraction": 0.9,
+            "stability_k": 10,
+            "stability_split": 0,
+        }
+
+    def leaderboard_columns(self) -> list[tuple[str, str]]:
+        return [
+            ("auc_logk[logreg]", "AUC logreg"),
+            ("auc_logk[extratrees]", "AUC ET"),
+            ("stability", "stability Φ̂"),
+            ("f1_strict", "F1 strict"),
+            ("f1_lenient", "F1 lenient"),
+            ("k_full_recall", "k full recall"),
+        ]
+
+    # ------------------------------------------------------------------------------------------ protocol
+    def _fit_sets(self, method: Selector, X: np.ndarray, y, ks: list[int], ctx: Context):
+        d = X.shape[1]
+        if method.implements_rank():
+            scores = validate_scores(method.rank(X.copy(), None if y is None else y.copy(), ctx), d)
+            order = order_from_scores(scores, ctx.rng(104729))
+            return order, {k: order[:k] for k in ks}
+        sets = {}
+        for k in ks:
+            sets[k] = validate_indices(method.select(X.copy(), None if y is None else y.copy(), k, ctx), k, d)
+        return None, sets
+
+    def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
+        assert isinstance(method, Selector)
+        sp = dataset.split(split)
+        d = sp.X_train.shape[1]
+        gt = dataset.ground_truth
+        ks = k_list(d, settings, gt)
+        if not ks:
+            raise InvalidOutput(f"dataset has d={d} features: no k below d to evaluate")
+        supervised = method.tags.supervised
+        y_fit = sp.y_train if supervised else None
+        if "ground_truth" in method.tags.requires:
+            ctx = replace(ctx, ground_truth=gt)
+
+        t0 = time.perf_counter()
+        order, sets = self._fit_sets(method, sp.X_train, y_fit, ks, ctx)
+        fit_time = time.perf_counter() - t0
+        ctx.progress(0.3, "fitted")
+
+        scores: dict[str, float] = {}
+        prefix = (dataset.card.fingerprint, split)
+        aucs = []
+        for ev in settings["evaluators"]:
+            curve = [evaluate_subset(prefix, ev, ctx.seed, sets[k], sp) for k in ks]
+            for k, v in zip(ks, curve):
+                scores[f"bacc@k={k}[{ev}]"] = v
+            scores[f"bacc_all[{ev}]"] = evaluate_subset(prefix, ev, ctx.seed, np.arange(d), sp)
+            scores[f"auc_logk[{ev}]"] = normalized_auc_logk(ks, curve)
+            aucs.append(scores[f"auc_logk[{ev}]"])
+        scores["auc_logk"] = float(np.mean(aucs))
+        ctx.progress(0.6, "evaluated")
+
+        if gt:
+            scores.update(self._recovery(order, sets, gt, ks))
+        if split == settings["stability_split"] and settings["stability_subsamples"] >= 2:
+            scores.update(self._stability(method, sp.X_train, sp.y_train, y_fit is not None, settings, gt, ctx))
+        ctx.progress(1.0, "done")
+
+        max_k = max(ks)
+        outputs: dict[str, Any] = {"ks": ks}
+        if order is not None:
+            outputs["order"] = [int(i) for i in order[:max_k]]
+        else:
+            outputs["sets"] = {str(k): [int(i) for i in sets[k]] for k in ks}
+        return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)
+
+    def _recovery(self, order, sets, gt, ks) -> dict[str, float]:
+        out: dict[str, float] = {}
+        strict = gt["strict"]
+        for kind in ("strict", "lenient"):
+            G = gt.get(kind)
+            if G and len(G) in sets:
+                p, r, f1 = precision_recall_f1(sets[len(G)], G)
+                out[f"precision_{kind}"], out[f"recall_{kind}"], out[f"f1_{kind}"] = p, r, f1
+        if len(strict) in sets:
+            out["exact_recovery"] = float(set(map(int, sets[len(strict)])) == set(strict))
+        if order is not None:
+            out["k_full_recall"] = float(smallest_k_full_recall(order, strict))
+        else:
+            full = [k for k in ks if set(strict) <= set(map(int, sets[k]))]
+            out["k_full_recall"] = float(full[0]) if full else float("nan")
+        return out
+
+    def _stability(self, method: Selector, X, y, supervised: bool, settings, gt, ctx: Context) -> dict[str, float]:
+        d = X.shape[1]
+        k = len(gt["strict"]) if gt else min(int(settings["stability_k"]), d - 1)
+        rng = np.random.default_rng([ctx.seed, 7919])
+        chosen = []
+        for m in range(int(settings["stability_subsamples"])):
+            idx = _stratified_subsample(y, float(settings["stability_fraction"]), rng)
+            sub_ctx = replace(ctx, seed=int(np.random.default_rng([ctx.seed, m + 1]).integers(0, 2**31)))
+            Xs, ys = X[idx], (y[idx] if supervised else None)
+            if method.implements_rank():
+                s = validate_scores(method.rank(Xs, ys, sub_ctx), d)
+                chosen.append(order_from_scores(s, sub_ctx.rng(104729))[:k])
+            else:
+                chosen.append(validate_indices(method.select(Xs, ys, k, sub_ctx), k, d))
+        nog = nogueira_stability(selection_matrix(chosen, d))
+        return {
+            "stability": nog["stability"],
+            "stability_lower": nog["lower"],
+            "stability_upper": nog["upper"],
+            "kuncheva": kuncheva_index(chosen, d),
+            "jaccard": mean_jaccard(chosen),
+            "stability_k": float(k),
+        }

@@ -1,0 +1,30 @@
+"""Built-in datasets: the cards in the repository's ``datasets/`` folder, and the loaders and readers they name.
+
+Loaders (Python sources) live in :mod:`plugins.datasets.loaders` (bundled real data) and
+:mod:`plugins.datasets.synthetic` (generators with ground truth); readers of files from the data directory
+in :mod:`plugins.datasets.readers`. Heavy imports happen inside the loaders, never at plugin load.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench_core import hookimpl
+
+
+def cards_dir() -> Path:
+    """``plugins/_cards`` inside a wheel, else the checkout's ``datasets/`` folder (editable installs)."""
+    here = Path(__file__).resolve().parent.parent
+    packaged = here / "_cards"
+    return packaged if packaged.is_dir() else here.parent / "datasets"
+
+
+@hookimpl
+def featbench_register_datasets(register) -> None:
+    from plugins.datasets import loaders, readers, synthetic
+
+    register.add_cards(cards_dir())
+    for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS}.items():
+        register.add_loader(name, fn)
+    for name, fn in readers.READERS.items():
+        register.add_reader(name, fn)

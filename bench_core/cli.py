@@ -233,7 +233,7 @@ def cmd_compare(args, registry) -> int:
                and (not tracks or r.get("track") in tracks)]
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
-    report = compare(baseline, records, registry, tolerance=args.tolerance)
+    report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile)
     text = report.markdown()
     print(text)
     if args.output:

@@ -301,6 +301,15 @@ class Track(abc.ABC):
         """Secondary ``(score name, column header)`` pairs shown next to the primary score."""
         return []
 
+    def reference_scores(self) -> list[str]:
+        """Scores that describe the dataset rather than the method (e.g. an all-features accuracy), shown once
+        per dataset as a reference line."""
+        return []
+
+    def curve_point(self, score: str) -> float | None:
+        """If ``score`` is a point of the track's score-vs-x curve (plotted per dataset), its x; else None."""
+        return None
+
     def score(self, name: str) -> Score | None:
         for s in (self.primary, *self.scores):
             if s.name == name:

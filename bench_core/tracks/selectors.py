@@ -48,6 +48,7 @@ and are part of every job key.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Mapping
@@ -150,6 +151,7 @@ def make_evaluator(name: str, seed: int):
 
 
 EVALUATORS = ("logreg", "extratrees")
+_CURVE_RE = re.compile(r"^bacc@k=(\d+)\[logreg\]$")
 
 # Evaluations depend only on (data, split, seed, evaluator, feature set): many methods pick the same
 # small sets, so a worker remembers them. Bounded; per process.
@@ -233,6 +235,13 @@ class SelectorsTrack(Track):
             ("f1_lenient", "F1 lenient"),
             ("k_full_recall", "k full recall"),
         ]
+
+    def reference_scores(self) -> list[str]:
+        return [f"bacc_all[{ev}]" for ev in EVALUATORS]
+
+    def curve_point(self, score: str) -> float | None:
+        m = _CURVE_RE.match(score)
+        return float(m.group(1)) if m else None
 
     # ------------------------------------------------------------------------------------------ protocol
     def _fit_sets(self, method: Selector, X: np.ndarray, y, ks: list[int], ctx: Context):

@@ -1,0 +1,172 @@
+"""``featbench compare``: fresh results against a committed leaderboard, as a pull-request comment.
+
+Cells are matched on (track, dataset fingerprint, method variant), so a dataset whose data changed shows up
+as ``missing`` (old) plus ``new`` (changed), never as a spurious regression. For each matched cell, with
+per-seed primary scores of means ``b`` (baseline) and ``c`` (current), sample SDs ``s_b``, ``s_c`` and
+seed counts ``n_b``, ``n_c``:
+
+    Δ = c − b (negated when lower is better, so Δ > 0 always means better)
+    tolerance = max(τ, z · sqrt(s_b²/n_b + s_c²/n_c))          τ = --tolerance (0.01), z = 2
+
+Verdicts: ``improved`` (Δ > tolerance), ``regressed`` (Δ < −tolerance), ``unchanged``, ``new`` (no baseline
+cell), ``missing`` (baseline cell not in the fresh results), ``failed`` (no finished job now, where the
+baseline had one). The exit status is 1 when any cell regressed or failed. A new method is placed among the
+baselines: the rank it would have on each dataset, and its mean rank over them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from bench_core.errors import UsageError
+from bench_core.leaderboard import build
+
+Z = 2.0
+VERDICT_ORDER = ("regressed", "failed", "improved", "new", "missing", "unchanged")
+
+
+def load_baseline(directory: Path, tracks: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
+    """The committed ``<track>.json`` leaderboards of one profile."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UsageError(f"no baseline leaderboards in {directory} (generate them with `featbench leaderboard --out {directory}`)")
+    out = {}
+    for path in sorted(directory.glob("*.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or "track" not in data or "datasets" not in data:
+            continue
+        if tracks and data["track"] not in tracks:
+            continue
+        out[data["track"]] = data
+    if not out:
+        raise UsageError(f"no leaderboard JSON files in {directory}")
+    return out
+
+
+@dataclass
+class Row:
+    track: str
+    dataset: str
+    variant: str
+    verdict: str
+    baseline: float | None = None
+    current: float | None = None
+    delta: float | None = None
+    tolerance: float | None = None
+    n_baseline: int = 0
+    n_current: int = 0
+    note: str = ""
+
+
+@dataclass
+class Report:
+    profile: str
+    rows: list[Row] = field(default_factory=list)
+    placements: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r.verdict for r in self.rows)
+
+    @property
+    def failed(self) -> bool:
+        return self.counts["regressed"] > 0 or self.counts["failed"] > 0
+
+    def markdown(self) -> str:
+        from tabulate import tabulate
+
+        c = self.counts
+        head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER)
+        lines = [f"## featbench compare ({self.profile}): {'FAIL' if self.failed else 'OK'}", "", head, ""]
+        rows = sorted(self.rows, key=lambda r: (VERDICT_ORDER.index(r.verdict), r.track, r.dataset, r.variant))
+
+        def f(x: float | None, signed: bool = False) -> str:
+            if x is None or not math.isfinite(x):
+                return "—"
+            return f"{x:+.4f}" if signed else f"{x:.4f}"
+
+        table = [[r.track, r.dataset, r.variant, f"{f(r.baseline)} (n={r.n_baseline})" if r.n_baseline else "—",
+                  f"{f(r.current)} (n={r.n_current})" if r.n_current else "—", f(r.delta, True), f(r.tolerance),
+                  r.verdict + (f": {r.note}" if r.note else "")] for r in rows]
+        lines.append(tabulate(table, headers=["track", "dataset", "method", "baseline", "current", "Δ", "tolerance",
+                                              "verdict"], tablefmt="github", disable_numparse=True))
+        if self.placements:
+            lines += ["", "### New methods among the baselines", ""] + [f"- {p}" for p in self.placements]
+        return "\n".join(lines)
+
+
+def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping[str, Any]], registry=None,
+            tolerance: float = 0.01, profile: str | None = None) -> Report:
+    profile = profile or (next(iter(baseline.values()))["profile"] if baseline else "")
+    board = build(records, registry, profile)
+    report = Report(profile=profile)
+    for track in sorted(set(baseline) | set(board.tracks)):
+        base = baseline.get(track)
+        higher = (base or {}).get("primary", {}).get("higher_is_better", True)
+        if track in board.tracks:
+            higher = board.tracks[track].higher_is_better
+        sign = 1.0 if higher else -1.0
+        base_cells: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+        for ds, block in (base or {}).get("datasets", {}).items():
+            for cell in block["cells"]:
+                if cell["n_total"] or cell["mean"] is not None:
+                    base_cells[(ds, block["fingerprint"], cell["variant"])] = cell
+        cur_cells = {}
+        tb = board.tracks.get(track)
+        if tb is not None:
+            for ds, cells in tb.datasets.items():
+                for cell in cells:
+                    if cell.n_total:
+                        cur_cells[(ds, tb.fingerprints[ds], cell.variant)] = cell
+        new_variants: set[str] = set()
+        for key in sorted(set(base_cells) | set(cur_cells)):
+            ds, _fp, variant = key
+            b, c = base_cells.get(key), cur_cells.get(key)
+            row = Row(track, ds, variant, "unchanged")
+            if b is not None:
+                row.baseline, row.n_baseline = b["mean"], b["n_done"]
+            if c is not None:
+                row.current, row.n_current = c.mean, c.n_done
+            if c is None:
+                row.verdict = "missing"
+            elif c.n_done == 0:
+                row.verdict = "failed"
+                row.note = c.status_text()
+            elif b is None or b["mean"] is None:
+                row.verdict = "new"
+                if b is None and not any(k[2] == variant for k in base_cells):
+                    new_variants.add(variant)
+            else:
+                delta = sign * (c.mean - b["mean"])
+                se = math.sqrt(((b["sd"] or 0.0) ** 2) / max(1, b["n_done"]) + ((c.sd or 0.0) ** 2) / max(1, c.n_done))
+                tol = max(tolerance, Z * se)
+                row.delta, row.tolerance = delta, tol
+                row.verdict = "improved" if delta > tol else "regressed" if delta < -tol else "unchanged"
+            report.rows.append(row)
+        for variant in sorted(new_variants):
+            report.placements.append(_placement(track, variant, base_cells, cur_cells, higher))
+    return report
+
+
+def _placement(track: str, variant: str, base_cells, cur_cells, higher: bool) -> str:
+    ranks = []
+    parts = []
+    for (ds, fp, v), cell in sorted(cur_cells.items()):
+        if v != variant or cell.mean is None:
+            continue
+        others = [b["mean"] for (bds, bfp, _bv), b in base_cells.items() if bds == ds and bfp == fp and b["mean"] is not None]
+        if not others:
+            continue
+        better = sum(1 for m in others if (m > cell.mean if higher else m < cell.mean))
+        rank = better + 1
+        ranks.append(rank)
+        parts.append(f"{ds} {rank}/{len(others) + 1}")
+    if not ranks:
+        return f"`{variant}` ({track}): no dataset shared with the baseline"
+    return (f"`{variant}` ({track}) would rank " + ", ".join(parts)
+            + f"; mean rank {sum(ranks) / len(ranks):.2f} over {len(ranks)} dataset(s)")

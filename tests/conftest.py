@@ -1,0 +1,51 @@
+"""Shared fixtures. Every test runs with its own cache directory; nothing is written outside tmp paths."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """A session-wide cache dir, so materialised datasets are shared between tests but never touch ~/.cache."""
+    cache = tmp_path_factory.mktemp("featbench-cache")
+    old = os.environ.get("FEATBENCH_CACHE_DIR")
+    os.environ["FEATBENCH_CACHE_DIR"] = str(cache)
+    yield cache
+    if old is None:
+        os.environ.pop("FEATBENCH_CACHE_DIR", None)
+    else:
+        os.environ["FEATBENCH_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def registry():
+    from bench_core.registry import load_registry
+
+    return load_registry()
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    """Environment for running the CLI in a subprocess: the tests' plugin modules importable."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(TESTS), str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env.pop("FEATBENCH_PLUGIN_MODULES", None)
+    env.pop("FEATBENCH_STRICT_PLUGINS", None)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def run_cli(args, env=None, timeout=600, cwd=None):
+    """Run ``python -m bench_core ARGS`` and return the CompletedProcess (text)."""
+    import subprocess
+
+    return subprocess.run([sys.executable, "-m", "bench_core", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)

@@ -26,7 +26,8 @@ A card (``datasets/<track>/<name>.toml``)::
     scale = "none"                          # "none" | "standard" | "minmax"
 
     [split]
-    method = "stratified_shuffle"           # or "stratified_kfold" (with folds and repeats)
+    method = "stratified_shuffle"           # "stratified_group_shuffle" (whole groups of the loader's
+                                            # `groups` on one side) or "stratified_kfold" (folds, repeats)
     test_fraction = 0.3
     n_splits = 10
     seed = 0
@@ -52,7 +53,7 @@ from bench_core.errors import UsageError
 
 TIERS = ("smoke", "quick", "standard", "full")
 TASKS = ("classification", "activations", "representations", "embedding")
-SPLIT_METHODS = ("stratified_shuffle", "stratified_kfold")
+SPLIT_METHODS = ("stratified_shuffle", "stratified_group_shuffle", "stratified_kfold")
 IMPUTE = ("none", "mean")
 SCALE = ("none", "standard", "minmax")
 
@@ -106,10 +107,10 @@ class SplitSpec:
     @property
     def count(self) -> int:
         """Number of (train, test) splits this spec materialises."""
-        return self.n_splits if self.method == "stratified_shuffle" else self.folds * self.repeats
+        return self.folds * self.repeats if self.method == "stratified_kfold" else self.n_splits
 
     def as_dict(self) -> dict[str, Any]:
-        if self.method == "stratified_shuffle":
+        if self.method != "stratified_kfold":
             keys = ("method", "test_fraction", "n_splits", "seed")
         else:
             keys = ("method", "folds", "repeats", "seed")
@@ -253,7 +254,7 @@ def card_from_dict(raw: Mapping[str, Any], where: str, known_properties: Mapping
     _check_keys(f"{pre} [split]", sp, _SPLIT_KEYS)
     method = _choice(f"{pre} [split] method", sp.get("method", "stratified_shuffle"), SPLIT_METHODS)
     seed = _typed(f"{pre} [split] seed", sp.get("seed", 0), int, "an integer")
-    if method == "stratified_shuffle":
+    if method != "stratified_kfold":
         tf = _typed(f"{pre} [split] test_fraction", sp.get("test_fraction", 0.3), (int, float), "a number")
         if not 0 < tf < 1:
             raise CardError(f"{pre} [split] test_fraction must be in (0, 1), not {tf}")

@@ -29,9 +29,10 @@ Loader = Callable[..., "RawData"]
 class RawData:
     """What a loader or reader returns.
 
-    ``ground_truth`` is for synthetic data: ``{"strict": [...], "lenient": [...]}``, column indices of the
-    truly informative features (strict, ordered from most to least important when the generator knows an
-    order) and of every relevant feature (lenient: informative plus redundant or repeated copies).
+    ``ground_truth`` is for synthetic data: ``{"strict": [...], "lenient": [...]}`` (exactly these two keys),
+    column indices of the truly informative features (strict, ordered from most to least important when the
+    generator knows an order) and of every relevant feature (lenient: informative plus redundant or repeated
+    copies). Anything else a generator knows (instance-wise truth, SNR) goes into ``info``.
     """
 
     X: np.ndarray
@@ -39,6 +40,8 @@ class RawData:
     ground_truth: dict[str, list[int]] | None = None
     feature_names: list[str] | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    #: Group label per row (e.g. the subject of replicate measurements), for grouped splits.
+    groups: np.ndarray | None = None
 
 
 @dataclass
@@ -245,7 +248,9 @@ def materialise(
     raw = load_raw(card, loaders, readers, data_root)
     X, y, classes = _encode(card, raw)
     _check_properties(card, X, raw.ground_truth)
-    splits = make_splits(y, card.split)
+    if raw.ground_truth is not None and set(raw.ground_truth) != {"strict", "lenient"}:
+        raise UsageError(f"dataset {card.name!r}: ground_truth must have exactly the keys 'strict' and 'lenient'")
+    splits = make_splits(y, card.split, raw.groups)
     derived = Derived(
         data=data_checksum(X, y),
         splits=splits_checksum(splits),

@@ -7,6 +7,10 @@ SHA-256, and any change is caught at load time.
 ``stratified_shuffle``
     ``n_splits`` independent splits. For each class with ``n_c`` rows, ``round(test_fraction * n_c)`` rows
     (at least 1 when ``n_c >= 2``, and never all of them) go to the test part, chosen by a fresh permutation.
+``stratified_group_shuffle``
+    like ``stratified_shuffle``, but whole groups (e.g. all replicate measurements of one subject, given by
+    the loader's ``groups``) go to one side: per class, ``round(test_fraction * n_groups_c)`` of its groups go
+    to the test part. A group's class is its most frequent label.
 ``stratified_kfold``
     ``repeats`` × ``folds`` splits; split ``i`` is fold ``i % folds`` of repeat ``i // folds``. Within a
     repeat each class is permuted and dealt round-robin into the folds (after a random rotation so that small
@@ -24,24 +28,37 @@ import numpy as np
 from bench_core.data.cards import SplitSpec
 
 
-def make_splits(y: np.ndarray, spec: SplitSpec) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Materialise the (train, test) index pairs of ``spec`` for labels ``y``."""
+def _n_test(n: int, fraction: float) -> int:
+    if n < 2:
+        return 0
+    return min(max(int(round(fraction * n)), 1), n - 1)
+
+
+def make_splits(y: np.ndarray, spec: SplitSpec, groups: np.ndarray | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Materialise the (train, test) index pairs of ``spec`` for labels ``y`` (and ``groups`` if grouped)."""
     y = np.asarray(y)
     classes = np.unique(y)
     by_class = [np.flatnonzero(y == c) for c in classes]
     out: list[tuple[np.ndarray, np.ndarray]] = []
-    if spec.method == "stratified_shuffle":
+    if spec.method == "stratified_group_shuffle":
+        if groups is None:
+            raise ValueError("split method stratified_group_shuffle needs groups from the dataset's loader")
+        group_ids, inverse = np.unique(np.asarray(groups), return_inverse=True)
+        group_class = np.array([np.bincount(y[inverse == g]).argmax() for g in range(len(group_ids))])
+        for i in range(spec.n_splits):
+            rng = np.random.default_rng([spec.seed, i])
+            test_groups = []
+            for c in classes:
+                gs = np.flatnonzero(group_class == c)
+                test_groups.append(rng.permutation(gs)[:_n_test(len(gs), spec.test_fraction)])
+            in_test = np.isin(inverse, np.concatenate(test_groups))
+            out.append((np.flatnonzero(~in_test).astype(np.int64), np.flatnonzero(in_test).astype(np.int64)))
+    elif spec.method == "stratified_shuffle":
         for i in range(spec.n_splits):
             rng = np.random.default_rng([spec.seed, i])
             test_parts = []
             for idx in by_class:
-                n_c = len(idx)
-                n_test = int(round(spec.test_fraction * n_c))
-                if n_c >= 2:
-                    n_test = min(max(n_test, 1), n_c - 1)
-                else:
-                    n_test = 0
-                test_parts.append(rng.permutation(idx)[:n_test])
+                test_parts.append(rng.permutation(idx)[:_n_test(len(idx), spec.test_fraction)])
             test = np.sort(np.concatenate(test_parts)).astype(np.int64)
             train = np.setdiff1d(np.arange(len(y), dtype=np.int64), test, assume_unique=True)
             out.append((train, test))
@@ -74,11 +91,14 @@ def splits_checksum(splits: list[tuple[np.ndarray, np.ndarray]]) -> str:
 
 
 def data_checksum(X: np.ndarray, y: np.ndarray) -> str:
-    """SHA-256 of the materialised data: shapes, then X as little-endian float64, then y as int64.
+    """SHA-256 of the materialised data: shapes, then X rounded to little-endian float32, then y as int64.
 
-    NaN (missing values) hash as one canonical bit pattern.
+    Rounding to float32 makes the checksum robust to last-bit differences between BLAS kernels or math
+    libraries of different CPUs (a generator that multiplies matrices may differ in the 16th digit); a value
+    changes its float32 rounding only when it lies within ~1e-16 relative of a float32 boundary, about 2e-9
+    per value. NaN (missing values) hash as one canonical bit pattern.
     """
-    X = np.ascontiguousarray(X, dtype="<f8").copy()
+    X = np.ascontiguousarray(X, dtype="<f4").copy()
     X[np.isnan(X)] = np.nan  # canonical NaN payload
     h = hashlib.sha256()
     h.update(f"X{X.shape}".encode())

@@ -1,0 +1,10 @@
+"""A dataset provider whose card directory holds a malformed card."""
+
+from pathlib import Path
+
+from bench_core import hookimpl
+
+
+@hookimpl
+def featbench_register_datasets(register):
+    register.add_cards(Path(__file__).parent / "cards_bad")

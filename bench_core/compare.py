@@ -10,7 +10,7 @@ seed counts ``n_b``, ``n_c``:
 
 Verdicts: ``improved`` (Δ > tolerance), ``regressed`` (Δ < −tolerance), ``unchanged``, ``new`` (no baseline
 cell), ``missing`` (baseline cell not in the fresh results), ``failed`` (no finished job now, where the
-baseline had one). The exit status is 1 when any cell regressed or failed. A new method is placed among the
+baseline had one, or a new cell with no finished job); a cell that failed in both is ``unchanged``. The exit status is 1 when any cell regressed or failed. A new method is placed among the
 baselines: the rank it would have on each dataset, and its mean rank over them.
 """
 
@@ -135,8 +135,9 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
             if c is None:
                 row.verdict = "missing"
             elif c.n_done == 0:
-                row.verdict = "failed"
-                row.note = c.status_text()
+                still = b is not None and b["n_done"] == 0
+                row.verdict = "unchanged" if still else "failed"
+                row.note = ("still failing: " if still else "") + c.status_text()
             elif b is None or b["mean"] is None:
                 row.verdict = "new"
                 if b is None and not any(k[2] == variant for k in base_cells):

@@ -132,7 +132,9 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
 def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry) -> TrackBoard:
     from scipy.stats import rankdata
 
-    track = registry.tracks[track_name] if registry is not None and track_name in registry.tracks else None
+    from bench_core.tracks import TRACKS
+
+    track = TRACKS.get(track_name)
     primary = track.primary.name if track else "primary"
     higher = track.primary.higher_is_better if track else True
     columns = track.leaderboard_columns() if track else []

@@ -144,6 +144,8 @@ def cmd_list(args, registry) -> int:
                                               ("gpu", tg.gpu_preferred)) if on)
             if tg.control:
                 flags += f"{', ' if flags else ''}{tg.control} control"
+            if tg.requires:
+                flags += f"{', ' if flags else ''}needs {'+'.join(tg.requires)}"
             rows.append([n, e.obj.version, e.plugin.name, flags, e.obj.describe()[:70]])
         state = "" if track.ready else "  (contract only: no protocol yet)"
         print(f"\nTrack {t}{state}: {len(rows)} method(s)")

@@ -87,6 +87,14 @@ def smoke_classification(n: int = 120, d: int = 16, n_classes: int = 2, seed: in
     return X, y.astype(np.int64), {"strict": informative, "lenient": informative + [d - 1 - constant]}
 
 
+def _data(cls, **kwargs) -> tuple[np.ndarray, np.ndarray, dict[str, list[int]]]:
+    """Smoke data adapted to what the method declares it requires (e.g. shifted to be non-negative)."""
+    X, y, gt = smoke_classification(**kwargs)
+    if "nonnegative" in cls.tags.requires:
+        X = X - X.min()
+    return X, y, gt
+
+
 def _ctx(seed: int = 0, gt: Mapping[str, Sequence[int]] | None = None, budget: float | None = None) -> Context:
     return Context(seed=seed, device="cpu", time_budget_s=budget, profile="smoke", ground_truth=gt)
 
@@ -135,7 +143,7 @@ def _gt(cls, gt):
 @_check("selectors")
 def check_output_valid(cls) -> None:
     """``rank`` returns d finite scores; ``select`` returns k distinct in-range indices (k = 1, 3, d − 1)."""
-    X, y, gt = smoke_classification()
+    X, y, gt = _data(cls)
     if cls.implements_rank():
         _selector_output(cls, X, y, None, gt=_gt(cls, gt))
     for k in (1, 3, X.shape[1] - 1):
@@ -145,14 +153,14 @@ def check_output_valid(cls) -> None:
 @_check("selectors")
 def check_multiclass(cls) -> None:
     """Works with 3-class labels."""
-    X, y, gt = smoke_classification(n_classes=3, seed=1)
+    X, y, gt = _data(cls, n_classes=3, seed=1)
     _selector_output(cls, X, y, None if cls.implements_rank() else 3, gt=_gt(cls, gt))
 
 
 @_check("selectors")
 def check_deterministic(cls) -> None:
     """Two runs with the same seed give the same output."""
-    X, y, gt = smoke_classification(seed=2)
+    X, y, gt = _data(cls, seed=2)
     k = None if cls.implements_rank() else 3
     a = _selector_output(cls, X.copy(), y.copy(), k, seed=7, gt=_gt(cls, gt))
     b = _selector_output(cls, X.copy(), y.copy(), k, seed=7, gt=_gt(cls, gt))
@@ -165,7 +173,7 @@ def check_deterministic(cls) -> None:
 @_check("selectors")
 def check_inputs_not_mutated(cls) -> None:
     """``X`` and ``y`` are left exactly as they were passed."""
-    X, y, gt = smoke_classification(seed=3)
+    X, y, gt = _data(cls, seed=3)
     X0, y0 = X.copy(), y.copy()
     method, ctx = cls(), _ctx(0, _gt(cls, gt))
     y_in = y if cls.tags.supervised else None
@@ -180,7 +188,7 @@ def check_inputs_not_mutated(cls) -> None:
 @_check("selectors")
 def check_constant_and_duplicate_features(cls) -> None:
     """Valid output when a quarter of the columns are constant and a quarter duplicate others."""
-    X, y, gt = smoke_classification(d=16, constant=4, duplicate=4, seed=4)
+    X, y, gt = _data(cls, d=16, constant=4, duplicate=4, seed=4)
     k = None if cls.implements_rank() else 5
     _selector_output(cls, X, y, k, gt=_gt(cls, gt))
 
@@ -190,7 +198,7 @@ def check_unsupervised_without_labels(cls) -> None:
     """An unsupervised selector (``supervised=False``) runs with ``y=None``; a supervised one is given y."""
     if cls.tags.supervised:
         return
-    X, _y, gt = smoke_classification(seed=5)
+    X, _y, gt = _data(cls, seed=5)
     method, ctx = cls(), _ctx(0, _gt(cls, gt))
     if cls.implements_rank():
         method.rank(X, None, ctx)
@@ -202,7 +210,7 @@ def check_unsupervised_without_labels(cls) -> None:
 def check_smoke_budget(cls) -> None:
     """Finishes the smoke data (n = 120, d = 16) within its declared timeout (60 s without one)."""
     budget = cls.resources.timeout_s or DEFAULT_BUDGET_S
-    X, y, gt = smoke_classification(seed=6)
+    X, y, gt = _data(cls, seed=6)
     t0 = time.perf_counter()
     _selector_output(cls, X, y, None if cls.implements_rank() else 3, gt=_gt(cls, gt))
     took = time.perf_counter() - t0

@@ -150,23 +150,13 @@ class Chi2(Selector):
 
     Each feature is read as a count: with ``O_fc = Σ_{i: y_i = c} x_if`` and ``E_fc = P(c) · Σ_i x_if``,
     ``χ²_f = Σ_c (O_fc − E_fc)² / E_fc``. All-zero columns (0/0 in scikit-learn) score 0. Negative values are an
-    error, so the method declares ``requires = ("nonnegative",)`` and the protocol runs it only on datasets whose
-    card declares that property. The conformance kit's smoke data are Gaussian (negative values), hence the
-    declared expected failures; the same checks are run on non-negative data in ``tests/test_selectors_filters.py``.
+    error, so the method declares ``requires = ("nonnegative",)``: the protocol runs it only on datasets whose
+    card declares that property, and the conformance kit gives it non-negative smoke data.
     """
 
     name = "chi2"
     version = "1"
     tags = Tags(supervised=True, wraps="scikit-learn", requires=("nonnegative",))
-    _why = "the kit's smoke data have negative values; chi2 requires non-negative X (tags.requires)"
-    expected_failed_checks = {
-        "check_output_valid": _why,
-        "check_multiclass": _why,
-        "check_deterministic": _why,
-        "check_inputs_not_mutated": _why,
-        "check_constant_and_duplicate_features": _why,
-        "check_smoke_budget": _why,
-    }
 
     def rank(self, X, y, ctx):
         import warnings

@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from bench_core.tracks.base import Context, Method
+from bench_core.tracks.selectors import Selector
 
 DEFAULT_BUDGET_S = 60.0
 
@@ -49,7 +50,9 @@ class Check:
         self.name, self.fn, self.doc = name, fn, doc
 
     def __call__(self, cls: type[Method]) -> None:
-        self.fn(cls)
+        with _pinned_threads():
+            cls.warm_up()
+            self.fn(cls)
 
     def __repr__(self) -> str:
         return self.name
@@ -144,8 +147,9 @@ def _gt(cls, gt):
 def check_output_valid(cls) -> None:
     """``rank`` returns d finite scores; ``select`` returns k distinct in-range indices (k = 1, 3, d − 1)."""
     X, y, gt = _data(cls)
-    if cls.implements_rank():
-        _selector_output(cls, X, y, None, gt=_gt(cls, gt))
+    if cls.implements_rank() and cls.select is Selector.select:
+        _selector_output(cls, X, y, None, gt=_gt(cls, gt))  # select() is the top k of this ranking
+        return
     for k in (1, 3, X.shape[1] - 1):
         _selector_output(cls, X, y, k, gt=_gt(cls, gt))
 
@@ -269,9 +273,30 @@ def checks_for(cls: type[Method]) -> list[Check]:
     return list(_CHECKS["common"]) + list(_CHECKS.get(cls.kind, []))
 
 
+class _pinned_threads:
+    """Run checks with one torch thread, as a worker with ``--threads 1`` would (restored afterwards)."""
+
+    def __enter__(self):
+        import torch
+
+        self.before = torch.get_num_threads()
+        torch.set_num_threads(1)
+
+    def __exit__(self, *exc):
+        import torch
+
+        torch.set_num_threads(self.before)
+
+
 def run_checks(cls: type[Method], expected_failed: Mapping[str, str] | None = None) -> list[CheckResult]:
-    """Run every applicable check; never raises."""
+    """Run every applicable check (with one torch thread); never raises."""
+    with _pinned_threads():
+        return _run_checks(cls, expected_failed)
+
+
+def _run_checks(cls: type[Method], expected_failed: Mapping[str, str] | None) -> list[CheckResult]:
     xfail = {**dict(cls.expected_failed_checks), **dict(expected_failed or {})}
+    cls.warm_up()
     results = []
     for check in checks_for(cls):
         t0 = time.perf_counter()

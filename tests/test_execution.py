@@ -21,7 +21,7 @@ FAULTS = {
     "fault-nan": ("invalid", "non-finite"),
     "fault-shape": ("invalid", "shape (7,), expected (8,)"),
     "fault-range": ("invalid", "outside [0, 8)"),
-    "fault-sleep": ("timeout", "no result within 4 s"),
+    "fault-sleep": ("timeout", "a step ran over the 4 s limit in its first step"),
     "fault-abort": ("crashed", "SIGABRT"),
     "fault-memory": ("oom", "over the cap of 200 MiB"),
 }

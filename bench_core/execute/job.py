@@ -112,6 +112,7 @@ class Worker:
         self.threads = threads
         self.env = environment()
         self._datasets: OrderedDict[str, Any] = OrderedDict()
+        self._warm: set[type] = set()
         self._max_datasets = max_datasets
 
     def dataset(self, spec: JobSpec):
@@ -128,8 +129,12 @@ class Worker:
             self._datasets.popitem(last=False)
         return ds
 
-    def run(self, spec: JobSpec, progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-        """Run one job; never raises (every failure becomes an outcome with a status)."""
+    def run(self, spec: JobSpec, progress: Callable[[float, str], None] | None = None,
+            step: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Run one job; never raises (every failure becomes an outcome with a status).
+
+        ``progress`` receives the method's own progress reports; ``step`` the protocol's step boundaries
+        (the local executor restarts the job's time limit at each one)."""
         from bench_core.registry import format_exception
         from bench_core.tracks.base import Context
 
@@ -147,9 +152,16 @@ class Worker:
                 )
             track = self.registry.track(spec.track)
             dataset = self.dataset(spec)
+            if cls not in self._warm:
+                cls.warm_up()
+                self._warm.add(cls)
+            t0 = time.perf_counter()  # dataset loading and warm-up are not the job's time
+            reset_ok = reset_peak_rss()
+            rss0 = _proc_status("VmRSS")
             method = cls(**spec.params)
             ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
-                          threads=self.threads, progress=progress or (lambda f, m="": None))
+                          threads=self.threads, progress=progress or (lambda f, m="": None),
+                          step=step or (lambda m: None))
             if device.startswith("cuda"):
                 import torch
 

@@ -5,8 +5,9 @@
 - Each worker's BLAS/OpenMP/torch threads are pinned (``threads``) before torch is imported.
 - When GPUs are present (``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi -L``) and the device is not ``cpu``,
   worker ``i`` sees only GPU ``i mod n_gpus``.
-- **Timeout**: a job that has not answered by its deadline gets its worker killed (SIGKILL) and replaced:
-  status ``timeout``.
+- **Timeout**: the limit applies to each step of a job (the protocol marks steps: a fit, an evaluation, a
+  stability refit), so a job that fits 21 times gets 21 limits but no single fit may overrun; a step that
+  does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``.
 - **Memory cap**: the parent polls the worker's resident set size every ``poll_s`` seconds; a job whose
   worker grows more than its cap above the size it had when the job started gets the worker killed and
   replaced: status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError``
@@ -73,12 +74,15 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
             last[0] = now
             conn.send(("progress", float(fraction), str(message)[:200]))
 
+    def step(message: str) -> None:
+        conn.send(("step", str(message)[:200]))
+
     while True:
         msg = conn.recv()
         if msg is None:
             return
         spec = JobSpec.from_dict(msg)
-        conn.send(("result", worker.run(spec, progress)))
+        conn.send(("result", worker.run(spec, progress, step)))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -109,6 +113,7 @@ class _Slot:
         self.rss0: float | None = None
         self.cap_mb: float | None = None
         self.progress: tuple[float, str] | None = None
+        self.last_step: str | None = None
         self.peak_seen: float | None = None
 
     def start(self, spec: JobSpec, cap_mb: float | None) -> None:
@@ -118,6 +123,7 @@ class _Slot:
         self.rss0 = rss_mb(self.process.pid)
         self.cap_mb = cap_mb
         self.progress = None
+        self.last_step = None
         self.peak_seen = self.rss0
         self.conn.send(spec.to_dict())
 
@@ -195,6 +201,10 @@ class LocalExecutor(Executor):
                     s.ready = True
                 elif msg[0] == "progress":
                     s.progress = (msg[1], msg[2])
+                elif msg[0] == "step" and s.spec is not None:
+                    s.last_step = msg[1]
+                    if s.spec.timeout_s:
+                        s.deadline = time.monotonic() + s.spec.timeout_s
                 elif msg[0] == "result":
                     spec = s.finish()
                     outcome = msg[1]
@@ -210,9 +220,10 @@ class LocalExecutor(Executor):
         if now > s.deadline:
             spec = s.finish()
             s.kill()
-            hint = f" (last progress: {s.progress[0]:.0%} {s.progress[1]})".rstrip() if s.progress else ""
-            on_result(spec, failure("timeout", f"no result within {spec.timeout_s:g} s; worker killed{hint}",
-                                    job_s=now - s.started))
+            where = f" after step '{s.last_step}'" if s.last_step else " in its first step"
+            hint = f" (method's last progress report: {s.progress[0]:.0%} {s.progress[1]})" if s.progress else ""
+            on_result(spec, failure("timeout", f"a step ran over the {spec.timeout_s:g} s limit{where}; "
+                                    f"worker killed after {now - s.started:.0f} s{hint}", job_s=now - s.started))
             return True
         rss = rss_mb(s.process.pid)
         if rss is not None:

@@ -119,7 +119,7 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
                     continue
                 info = registry.method_plugin(tname, mname)
                 plugin = {"name": info.name, "dist": info.dist, "version": info.version}
-                timeout = min(t for t in (cls.resources.timeout_s, req.timeout_s or profile.timeout_s) if t)
+                timeout = req.timeout_s or cls.resources.timeout_s or profile.timeout_s
                 for params in method_variants(cls, profile):
                     for seed in seeds:
                         spec = make_spec(track, cls, params, card, seed, profile, plugin, dataset_cache=cpath,

@@ -22,8 +22,9 @@ its track's contract class (:class:`~bench_core.tracks.selectors.Selector`, ...)
     ``"negative"``), ``reimplementation_of`` (the paper a reimplementation follows), ``wraps`` (the library a
     wrapper calls) and ``requires`` (data properties the method needs, see :data:`DATA_REQUIREMENTS`).
 ``resources``
-    a :class:`Resources`: per-job ``timeout_s`` and ``memory_mb`` hints. The harness enforces the smaller of
-    the hint and the run's cap by killing the worker.
+    a :class:`Resources`: ``timeout_s``, the time one step of the protocol (one fit, one refit) may take,
+    and ``memory_mb``, the memory one job may add. The executor enforces them by killing the worker; a run's
+    ``--timeout`` overrides the hint, and a method without a hint gets the profile's limit.
 ``expected_failed_checks``
     ``{check_name: reason}`` for conformance checks the method is known to fail (they are reported as
     expected failures, never hidden).
@@ -123,6 +124,9 @@ class Context:
     #: Only for methods whose tags require ``ground_truth`` (the oracle control): the dataset's recorded
     #: relevant features, ``{"strict": [...], "lenient": [...]}``. ``None`` for everybody else.
     ground_truth: Mapping[str, Sequence[int]] | None = None
+    #: Called by the track's protocol (not by methods) at each step boundary (a fit, an evaluation, a
+    #: refit): the executor's time limit applies to each step, so a job that fits M times gets M limits.
+    step: Callable[[str], None] = lambda message: None
     started: float = field(default_factory=time.perf_counter)
 
     def rng(self, *salt: int) -> "np.random.Generator":
@@ -172,6 +176,12 @@ class Method:
             valid = ", ".join(sorted(type(self).params)) or "none"
             raise ValueError(f"{type(self).name}: unknown parameter(s) {', '.join(unknown)} (valid: {valid})")
         self.params: dict[str, Any] = {**type(self).params, **params}
+
+    @classmethod
+    def warm_up(cls) -> None:
+        """Called once per worker process before the method's first job, outside any timing: import heavy
+        libraries or trigger one-off initialisation (e.g. torch's first optimizer step) here, so that they are
+        not charged to the first fit."""
 
     @classmethod
     def describe(cls) -> str:

@@ -25,7 +25,8 @@ carves it from the training rows itself. For each job (method, dataset, split ``
 
 1. **k list**: the grid ``{1, 2, 5, 10, 20, 50, 100, 200}`` kept below ``d``, plus the retention levels
    20/40/60 % of ``d`` (rounded, at least 1), plus ``|G|`` (strict and lenient) on data with ground truth.
-2. **Fit**: one ``rank`` call (or one ``select`` call per k); its wall time is ``fit_time_s``.
+2. **Fit**: one ``rank`` call (or one ``select`` call per k); its wall time is ``fit_time_s``. Each fit,
+   the evaluation and each stability refit is a step: the run's time limit applies to each step.
 3. **Fixed evaluators**, never tuned per method: ``logreg`` — standardization then L2 logistic regression
    (C = 1, lbfgs); ``extratrees`` — ExtraTrees with 50 trees (``random_state`` = seed). Each is fit on the
    training rows restricted to the top-k features and scored by balanced accuracy on the test rows:
@@ -144,9 +145,9 @@ def make_evaluator(name: str, seed: int):
 
         return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=1000))
     if name == "extratrees":
-        from sklearn.ensemble import ExtraTreesClassifier
+        from bench_core.metrics.forest import ExtraTrees
 
-        return ExtraTreesClassifier(n_estimators=50, random_state=seed, n_jobs=1)
+        return ExtraTrees(n_estimators=50, random_state=seed)
     raise ValueError(f"unknown evaluator {name!r} (valid: {', '.join(EVALUATORS)})")
 
 
@@ -249,10 +250,12 @@ class SelectorsTrack(Track):
         if method.implements_rank():
             scores = validate_scores(method.rank(X.copy(), None if y is None else y.copy(), ctx), d)
             order = order_from_scores(scores, ctx.rng(104729))
+            ctx.step("fit")
             return order, {k: order[:k] for k in ks}
         sets = {}
         for k in ks:
             sets[k] = validate_indices(method.select(X.copy(), None if y is None else y.copy(), k, ctx), k, d)
+            ctx.step(f"fit k={k}")
         return None, sets
 
     def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
@@ -271,7 +274,6 @@ class SelectorsTrack(Track):
         t0 = time.perf_counter()
         order, sets = self._fit_sets(method, sp.X_train, y_fit, ks, ctx)
         fit_time = time.perf_counter() - t0
-        ctx.progress(0.3, "fitted")
 
         scores: dict[str, float] = {}
         prefix = (dataset.card.fingerprint, split)
@@ -284,13 +286,12 @@ class SelectorsTrack(Track):
             scores[f"auc_logk[{ev}]"] = normalized_auc_logk(ks, curve)
             aucs.append(scores[f"auc_logk[{ev}]"])
         scores["auc_logk"] = float(np.mean(aucs))
-        ctx.progress(0.6, "evaluated")
+        ctx.step("evaluation")
 
         if gt:
             scores.update(self._recovery(order, sets, gt, ks))
         if split == settings["stability_split"] and settings["stability_subsamples"] >= 2:
             scores.update(self._stability(method, sp.X_train, sp.y_train, y_fit is not None, settings, gt, ctx))
-        ctx.progress(1.0, "done")
 
         max_k = max(ks)
         outputs: dict[str, Any] = {"ks": ks}
@@ -331,6 +332,7 @@ class SelectorsTrack(Track):
                 chosen.append(order_from_scores(s, sub_ctx.rng(104729))[:k])
             else:
                 chosen.append(validate_indices(method.select(Xs, ys, k, sub_ctx), k, d))
+            ctx.step(f"stability refit {m + 1}/{settings['stability_subsamples']}")
         nog = nogueira_stability(selection_matrix(chosen, d))
         return {
             "stability": nog["stability"],

@@ -9,7 +9,9 @@ standard   the committed leaderboards: every dataset available, under an hour on
 full       GPU scale: more seeds, and methods' sweep grids                                      5
 =========  ==================================================================================  ======
 
-A dataset card's ``tier`` is the smallest profile that includes it. A profile may override a track's
+A dataset card's ``tier`` is the smallest profile that includes it. ``timeout_s`` is the time limit of one
+step of a job (one fit, one evaluation, one stability refit; see :mod:`bench_core.execute.local`) for
+methods that declare none: a method too slow for a dataset at that scale is recorded as ``timeout`` there. A profile may override a track's
 protocol settings (``track_settings``); the merged settings are part of every job key, so results of two
 profiles are never mixed up. A method may adapt its own defaults to a profile through its
 ``profile_params`` (recorded as parameters).
@@ -49,7 +51,7 @@ PROFILES: dict[str, Profile] = {
             track_settings={"selectors": {"stability_subsamples": 5}},
         ),
         Profile(
-            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=300,
+            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=90,
             description="the committed leaderboards: every dataset available, under an hour on 2 cores",
         ),
         Profile(

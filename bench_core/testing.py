@@ -10,7 +10,8 @@ Use it from the command line (``featbench check NAME``) or from your own test su
     def test_featbench_conformance(method, check):
         check(method)
 
-Checks are generated from the method's kind and tags: every method gets the declaration checks; selectors
+Checks run at smoke scale (the method's ``profile_params["smoke"]``, one torch and BLAS thread) and are
+generated from the method's kind and tags: every method gets the declaration checks; selectors
 get output validity (``rank`` scores or ``select`` indices), multiclass labels, determinism under a fixed
 seed, inputs left unmodified, constant and duplicate features, label-free operation for unsupervised
 methods, and the smoke-data time budget (``resources.timeout_s``, else 60 s). The other kinds get their
@@ -127,10 +128,15 @@ def check_params_roundtrip(cls: type[Method]) -> None:
 # ------------------------------------------------------------------------------------------------ selectors
 
 
+def _smoke(cls) -> Method:
+    """An instance with the method's smoke-profile parameters (the checks run at smoke scale)."""
+    return cls(**dict(cls.profile_params.get("smoke", {})))
+
+
 def _selector_output(cls, X, y, k: int | None, seed: int = 0, gt=None):
     from bench_core.tracks.selectors import validate_indices, validate_scores
 
-    method = cls()
+    method = _smoke(cls)
     ctx = _ctx(seed, gt)
     y_in = y if cls.tags.supervised else None
     if cls.implements_rank() and k is None:
@@ -179,7 +185,7 @@ def check_inputs_not_mutated(cls) -> None:
     """``X`` and ``y`` are left exactly as they were passed."""
     X, y, gt = _data(cls, seed=3)
     X0, y0 = X.copy(), y.copy()
-    method, ctx = cls(), _ctx(0, _gt(cls, gt))
+    method, ctx = _smoke(cls), _ctx(0, _gt(cls, gt))
     y_in = y if cls.tags.supervised else None
     if cls.implements_rank():
         method.rank(X, y_in, ctx)
@@ -203,7 +209,7 @@ def check_unsupervised_without_labels(cls) -> None:
     if cls.tags.supervised:
         return
     X, _y, gt = _data(cls, seed=5)
-    method, ctx = cls(), _ctx(0, _gt(cls, gt))
+    method, ctx = _smoke(cls), _ctx(0, _gt(cls, gt))
     if cls.implements_rank():
         method.rank(X, None, ctx)
     else:
@@ -274,18 +280,21 @@ def checks_for(cls: type[Method]) -> list[Check]:
 
 
 class _pinned_threads:
-    """Run checks with one torch thread, as a worker with ``--threads 1`` would (restored afterwards)."""
+    """Run checks with one torch and one BLAS thread, as a worker with ``--threads 1`` would (restored)."""
 
     def __enter__(self):
         import torch
+        from threadpoolctl import threadpool_limits
 
         self.before = torch.get_num_threads()
         torch.set_num_threads(1)
+        self.blas = threadpool_limits(limits=1)
 
     def __exit__(self, *exc):
         import torch
 
         torch.set_num_threads(self.before)
+        self.blas.unregister()
 
 
 def run_checks(cls: type[Method], expected_failed: Mapping[str, str] | None = None) -> list[CheckResult]:

@@ -99,6 +99,7 @@ class TrackBoard:
     references: dict[str, dict[str, tuple[float, float | None]]]
     overall: list[dict[str, Any]]
     curves: dict[str, dict[str, list[tuple[float, float]]]]  # dataset -> variant -> [(x, y)]
+    curve_label: str = ""
 
 
 @dataclass
@@ -208,7 +209,8 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry) -> Tr
 
     overall = _overall(datasets, variants, method_of)
     return TrackBoard(track_name, primary, track.primary.description if track else "", higher, columns,
-                      datasets, fingerprints, references, overall, curves)
+                      datasets, fingerprints, references, overall, curves,
+                      track.curve_label if track else "")
 
 
 def _absent_note(registry, track, method: str, dataset: str) -> str:
@@ -402,20 +404,24 @@ def track_plots(tb: TrackBoard) -> dict[str, bytes]:
         ncol = min(4, len(with_curves))
         nrow = math.ceil(len(with_curves) / ncol)
         fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
+        colors = plt.get_cmap("tab20").colors
+        styles = ("-", "--", ":")
+        all_variants = sorted({v for ds in with_curves for v in tb.curves[ds]})
+        look = {v: (colors[i % len(colors)], styles[(i // len(colors)) % len(styles)])
+                for i, v in enumerate(all_variants)}
         for ax, ds in zip(axes.flat, with_curves):
             for v, pts in sorted(tb.curves[ds].items()):
                 xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker=".", lw=1, label=v)
+                ax.plot(xs, ys, marker=".", ms=3, lw=1, color=look[v][0], ls=look[v][1], label=v)
             ax.set_xscale("log")
             ax.set_title(ds, fontsize=8)
             ax.tick_params(labelsize=6)
         for ax in list(axes.flat)[len(with_curves):]:
             ax.axis("off")
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=min(6, len(labels)), fontsize=6, frameon=False,
-                   bbox_to_anchor=(0.5, -0.02 - 0.015 * math.ceil(len(labels) / 6)))
-        fig.suptitle(f"{tb.track}: score vs k (first evaluator)", fontsize=9)
+        handles = [plt.Line2D([], [], color=look[v][0], ls=look[v][1], lw=1.5) for v in all_variants]
+        fig.suptitle(f"{tb.track}: {tb.curve_label} (mean over seeds)", fontsize=9)
         fig.tight_layout()
+        fig.legend(handles, all_variants, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
         figs[f"{tb.track}-curves.png"] = _figure_png(fig)
     return figs
 

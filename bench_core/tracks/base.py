@@ -316,8 +316,12 @@ class Track(abc.ABC):
         per dataset as a reference line."""
         return []
 
+    #: What the per-dataset curves of the leaderboard plot (see :meth:`curve_point`).
+    curve_label: ClassVar[str] = ""
+
     def curve_point(self, score: str) -> float | None:
-        """If ``score`` is a point of the track's score-vs-x curve (plotted per dataset), its x; else None."""
+        """If ``score`` is a point of the track's score-vs-x curve (plotted per dataset; scores sharing an x
+        are averaged), its x; else None."""
         return None
 
     def score(self, name: str) -> Score | None:

@@ -152,7 +152,7 @@ def make_evaluator(name: str, seed: int):
 
 
 EVALUATORS = ("logreg", "extratrees")
-_CURVE_RE = re.compile(r"^bacc@k=(\d+)\[logreg\]$")
+_CURVE_RE = re.compile(r"^bacc@k=(\d+)\[\w+\]$")
 
 # Evaluations depend only on (data, split, seed, evaluator, feature set): many methods pick the same
 # small sets, so a worker remembers them. Bounded; per process.
@@ -236,6 +236,8 @@ class SelectorsTrack(Track):
             ("f1_lenient", "F1 lenient"),
             ("k_full_recall", "k full recall"),
         ]
+
+    curve_label = "balanced accuracy vs k, mean over the evaluators"
 
     def reference_scores(self) -> list[str]:
         return [f"bacc_all[{ev}]" for ev in EVALUATORS]

@@ -145,3 +145,16 @@ def test_inline_executor_gives_the_same_scores_as_local(plugin_env, tmp_path):
         assert proc.returncode == 0, proc.stderr
         outs[executor] = {(r["method"], r["seed"]): (r["key"], r["scores"]) for r in _records(results)}
     assert outs["inline"] == outs["local"]
+
+
+def test_a_timeout_spares_the_other_seeds_of_its_cell(plugin_env, tmp_path):
+    results = tmp_path / "results"
+    proc = run_cli(["run", "--dataset", "fbtest_tiny", "--method", "fault-sleep,anova_f", "--profile", "smoke",
+                    "--seeds", "3", "-j", "1", "--timeout", "3", "--results", str(results), "--no-progress"],
+                   env=plugin_env)
+    assert proc.returncode == 0, proc.stderr
+    recs = sorted((r["method"], r["seed"], r["status"], (r["error"] or {}).get("message", "")) for r in _records(results))
+    sleep = [r for r in recs if r[0] == "fault-sleep"]
+    assert [r[2] for r in sleep] == ["timeout", "skipped", "skipped"]
+    assert all("seed 0 of this method and dataset timed out" in r[3] for r in sleep[1:])
+    assert [r[2] for r in recs if r[0] == "anova_f"] == ["done"] * 3

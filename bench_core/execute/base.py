@@ -15,6 +15,8 @@ from bench_core.execute.jobs import JobSpec
 
 OnResult = Callable[[JobSpec, dict[str, Any]], None]
 OnStart = Callable[[JobSpec], None]
+#: Asked just before a job is dispatched: ``None`` to run it, or the reason it is skipped instead.
+ShouldRun = Callable[[JobSpec], "str | None"]
 
 
 class Executor(abc.ABC):
@@ -31,5 +33,7 @@ class Executor(abc.ABC):
         self.device = device
 
     @abc.abstractmethod
-    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None) -> None:
-        """Run every spec, calling ``on_result(spec, outcome)`` once per spec as soon as it ends (abstract)."""
+    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None,
+            should_run: ShouldRun | None = None) -> None:
+        """Run every spec in order, calling ``on_result(spec, outcome)`` once per spec as soon as it ends; a
+        spec for which ``should_run`` returns a reason is not run but reported ``skipped`` (abstract)."""

@@ -8,18 +8,23 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from bench_core.execute.base import Executor, OnResult, OnStart
+from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
 from bench_core.execute.jobs import JobSpec
 
 
 class InlineExecutor(Executor):
     description = "in-process, sequential, no isolation (debugging)"
 
-    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None) -> None:
-        from bench_core.execute.job import Worker
+    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None,
+            should_run: ShouldRun | None = None) -> None:
+        from bench_core.execute.job import Worker, failure
 
         worker = Worker(threads=self.threads)
         for spec in specs:
+            reason = should_run(spec) if should_run else None
+            if reason:
+                on_result(spec, failure("skipped", reason))
+                continue
             if on_start:
                 on_start(spec)
             on_result(spec, worker.run(spec))

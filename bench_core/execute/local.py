@@ -27,7 +27,7 @@ import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Sequence
 
-from bench_core.execute.base import Executor, OnResult, OnStart
+from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
@@ -158,7 +158,8 @@ class LocalExecutor(Executor):
         caps = [c for c in (spec.memory_mb, self.memory_cap_mb) if c]
         return min(caps) if caps else None
 
-    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None) -> None:
+    def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None,
+            should_run: ShouldRun | None = None) -> None:
         if not specs:
             return
         pending = list(reversed(specs))
@@ -169,8 +170,12 @@ class LocalExecutor(Executor):
         try:
             while pending or any(s.spec is not None for s in slots):
                 for s in slots:
-                    if s.ready and s.spec is None and pending:
+                    while s.ready and s.spec is None and pending:
                         spec = pending.pop()
+                        reason = should_run(spec) if should_run else None
+                        if reason:
+                            on_result(spec, failure("skipped", reason))
+                            continue
                         if on_start:
                             on_start(spec)
                         s.start(spec, self._cap(spec))

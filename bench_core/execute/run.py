@@ -194,8 +194,36 @@ class Recorder:
             self.progress.update(record.status, spec.label)
 
 
+class FailFast:
+    """Skips the remaining seeds of a (method, parameters, dataset) cell once one of its jobs timed out.
+
+    The time limit applies to each step (one fit), so a timeout means one fit of the method on that data is
+    too slow: its other seeds would time out too, each costing a full limit. They are recorded ``skipped``
+    with the reason, and re-attempted by the next run like any job without a ``done`` result.
+    """
+
+    def __init__(self) -> None:
+        self.timed_out: dict[tuple, str] = {}
+
+    @staticmethod
+    def cell(spec: JobSpec) -> tuple:
+        return (spec.track, spec.method, spec.variant, spec.dataset)
+
+    def observe(self, spec: JobSpec, outcome: dict[str, Any]) -> None:
+        if outcome.get("status") == "timeout":
+            self.timed_out.setdefault(self.cell(spec), f"not attempted: seed {spec.seed} of this method and "
+                                      f"dataset timed out ({(outcome.get('error') or {}).get('message', '')})")
+
+    def __call__(self, spec: JobSpec) -> str | None:
+        return self.timed_out.get(self.cell(spec))
+
+
 def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progress=None) -> Counter[str]:
-    """Run the plan's pending jobs and record skipped ones; return the count of each status written."""
+    """Run the plan's pending jobs and record skipped ones; return the count of each status written.
+
+    Jobs run seed by seed (every seed-0 job first), so that :class:`FailFast` can spare the other seeds of a
+    cell whose first seed timed out.
+    """
     store.clean_stale_temporaries()
     recorder = Recorder(store, req.executor, progress)
     for spec, reason in plan.skipped:
@@ -203,7 +231,14 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
     if plan.pending:
         cls = registry.executor(req.executor)
         executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device)
-        executor.run(plan.pending, recorder.on_result, recorder.on_start)
+        fail_fast = FailFast()
+
+        def on_result(spec: JobSpec, outcome: dict[str, Any]) -> None:
+            fail_fast.observe(spec, outcome)
+            recorder.on_result(spec, outcome)
+
+        order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
+        executor.run(order, on_result, recorder.on_start, fail_fast)
     return recorder.counts
 
 

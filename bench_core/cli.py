@@ -61,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--executor", default="local", help="executor (default: local; see featbench list)")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     run.add_argument("--threads", type=int, help="BLAS/torch threads per worker (default: cores / jobs)")
-    run.add_argument("--timeout", type=_positive_float, help="per-job time limit in seconds (default: the profile's)")
+    run.add_argument("--timeout", type=_positive_float,
+                     help="time limit of one step of a job (a fit, the evaluation, a refit) in seconds "
+                          "(default: the method's hint, else the profile's)")
+    run.add_argument("--job-timeout", type=_positive_float,
+                     help="time limit of a whole job in seconds (default: the profile's, if any)")
     run.add_argument("--memory-cap", type=_positive_float, help="per-job memory cap in MiB")
     run.add_argument("--results", help="results directory (default: <cache>/results)")
     run.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
@@ -171,7 +175,8 @@ def cmd_run(args, registry) -> int:
     req = RunRequest(
         tracks=_names(args.track), methods=_names(args.method), datasets=_names(args.dataset),
         profile=args.profile, seeds=args.seeds, jobs=args.jobs, executor=args.executor, device=args.device,
-        threads=args.threads, timeout_s=args.timeout, memory_cap_mb=args.memory_cap, results=args.results,
+        threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
+        results=args.results,
         data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
     )
     store = results_store(req)

@@ -11,7 +11,9 @@ full       GPU scale: more seeds, and methods' sweep grids                      
 
 A dataset card's ``tier`` is the smallest profile that includes it. ``timeout_s`` is the time limit of one
 step of a job (one fit, one evaluation, one stability refit; see :mod:`bench_core.execute.local`) for
-methods that declare none: a method too slow for a dataset at that scale is recorded as ``timeout`` there. A profile may override a track's
+methods that declare none, and ``job_timeout_s`` (if set) the limit of the whole job: a method too slow for
+a dataset at that scale is recorded as ``timeout`` there, which is a result (it does not fit the profile's
+budget on this hardware), never imputed. A profile may override a track's
 protocol settings (``track_settings``); the merged settings are part of every job key, so results of two
 profiles are never mixed up. A method may adapt its own defaults to a profile through its
 ``profile_params`` (recorded as parameters).
@@ -33,6 +35,8 @@ class Profile:
     sweep: bool
     timeout_s: float
     description: str
+    #: Total time one job may take, all steps together (``None``: no total limit, only the per-step one).
+    job_timeout_s: float | None = None
     track_settings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
@@ -51,8 +55,9 @@ PROFILES: dict[str, Profile] = {
             track_settings={"selectors": {"stability_subsamples": 5}},
         ),
         Profile(
-            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=90,
-            description="the committed leaderboards: every dataset available, under an hour on 2 cores",
+            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,
+            description="the committed leaderboards: every dataset available, 3 seeds, budgeted for 2 cores",
+            track_settings={"selectors": {"stability_budget_s": 45.0}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

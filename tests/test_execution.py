@@ -158,3 +158,17 @@ def test_a_timeout_spares_the_other_seeds_of_its_cell(plugin_env, tmp_path):
     assert [r[2] for r in sleep] == ["timeout", "skipped", "skipped"]
     assert all("seed 0 of this method and dataset timed out" in r[3] for r in sleep[1:])
     assert [r[2] for r in recs if r[0] == "anova_f"] == ["done"] * 3
+
+
+def test_a_job_over_its_total_limit_is_a_timeout_even_when_every_step_is_in_time(plugin_env, tmp_path):
+    # slow-ok sleeps 0.4 s per fit; the smoke protocol fits it once and refits it 3 times (stability) on
+    # split 0, so every step ends within the 10 s step limit while the job as a whole overruns 1.2 s.
+    results = tmp_path / "results"
+    proc = run_cli(["run", "--dataset", "fbtest_tiny", "--method", "slow-ok,anova_f", "--profile", "smoke",
+                    "--seeds", "1", "-j", "1", "--timeout", "10", "--job-timeout", "1.2",
+                    "--results", str(results), "--no-progress"], env=plugin_env)
+    assert proc.returncode == 0, proc.stderr
+    recs = {r["method"]: r for r in _records(results)}
+    assert recs["slow-ok"]["status"] == "timeout"
+    assert "the job ran over its total limit of 1.2 s after step" in recs["slow-ok"]["error"]["message"]
+    assert recs["anova_f"]["status"] == "done"

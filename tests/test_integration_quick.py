@@ -65,4 +65,4 @@ def test_leaderboard_and_compare_with_the_committed_baseline(quick_run, tmp_path
     proc = run_cli(["compare", "--profile", "quick", "--results", str(results),
                     "--baseline", str(REPO / "leaderboards")], env=env)
     assert proc.returncode == 0, proc.stdout
-    assert " 0 regressed, 0 failed" in proc.stdout
+    assert "\n0 regressed, 0 failed" in proc.stdout

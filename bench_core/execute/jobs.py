@@ -47,6 +47,7 @@ class JobSpec:
     plugin: Mapping[str, Any] = field(default_factory=dict)
     dataset_cache: str | None = None
     timeout_s: float | None = None
+    job_timeout_s: float | None = None
     memory_mb: float | None = None
     device: str = "auto"
     threads: int = 1

@@ -7,7 +7,9 @@
   worker ``i`` sees only GPU ``i mod n_gpus``.
 - **Timeout**: the limit applies to each step of a job (the protocol marks steps: a fit, an evaluation, a
   stability refit), so a job that fits 21 times gets 21 limits but no single fit may overrun; a step that
-  does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``.
+  does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``. A job with a
+  total limit (``job_timeout_s``, from the profile) is killed the same way when all its steps together
+  overrun it.
 - **Memory cap**: the parent polls the worker's resident set size every ``poll_s`` seconds; a job whose
   worker grows more than its cap above the size it had when the job started gets the worker killed and
   replaced: status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError``
@@ -109,6 +111,7 @@ class _Slot:
         self.ready = False
         self.spec: JobSpec | None = None
         self.deadline = float("inf")
+        self.job_deadline = float("inf")
         self.started = 0.0
         self.rss0: float | None = None
         self.cap_mb: float | None = None
@@ -120,6 +123,7 @@ class _Slot:
         self.spec = spec
         self.started = time.monotonic()
         self.deadline = self.started + spec.timeout_s if spec.timeout_s else float("inf")
+        self.job_deadline = self.started + spec.job_timeout_s if spec.job_timeout_s else float("inf")
         self.rss0 = rss_mb(self.process.pid)
         self.cap_mb = cap_mb
         self.progress = None
@@ -222,13 +226,15 @@ class LocalExecutor(Executor):
         if s.spec is None:
             return False
         now = time.monotonic()
-        if now > s.deadline:
+        if now > min(s.deadline, s.job_deadline):
             spec = s.finish()
             s.kill()
             where = f" after step '{s.last_step}'" if s.last_step else " in its first step"
             hint = f" (method's last progress report: {s.progress[0]:.0%} {s.progress[1]})" if s.progress else ""
-            on_result(spec, failure("timeout", f"a step ran over the {spec.timeout_s:g} s limit{where}; "
-                                    f"worker killed after {now - s.started:.0f} s{hint}", job_s=now - s.started))
+            what = (f"a step ran over the {spec.timeout_s:g} s limit" if now > s.deadline
+                    else f"the job ran over its total limit of {spec.job_timeout_s:g} s")
+            on_result(spec, failure("timeout", f"{what}{where}; worker killed after {now - s.started:.0f} s{hint}",
+                                    job_s=now - s.started))
             return True
         rss = rss_mb(s.process.pid)
         if rss is not None:

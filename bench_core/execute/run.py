@@ -40,6 +40,7 @@ class RunRequest:
     device: str = "auto"
     threads: int | None = None
     timeout_s: float | None = None
+    job_timeout_s: float | None = None
     memory_cap_mb: float | None = None
     results: str | os.PathLike | None = None
     data_dir: str | os.PathLike | None = None
@@ -120,10 +121,15 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
                 info = registry.method_plugin(tname, mname)
                 plugin = {"name": info.name, "dist": info.dist, "version": info.version}
                 timeout = req.timeout_s or cls.resources.timeout_s or profile.timeout_s
+                # the profile's total limit never undercuts a step limit that a method's hint or --timeout
+                # raised; --job-timeout is taken as given
+                job_timeout = req.job_timeout_s or (max(profile.job_timeout_s, timeout) if profile.job_timeout_s
+                                                    else None)
                 for params in method_variants(cls, profile):
                     for seed in seeds:
                         spec = make_spec(track, cls, params, card, seed, profile, plugin, dataset_cache=cpath,
-                                         timeout_s=timeout, memory_mb=cls.resources.memory_mb,
+                                         timeout_s=timeout, job_timeout_s=job_timeout,
+                                         memory_mb=cls.resources.memory_mb,
                                          device=req.device, threads=threads)
                         plan.specs.append(spec)
                         if missing:

@@ -37,7 +37,10 @@ carves it from the training rows itself. For each job (method, dataset, split ``
 5. **Stability** (on split ``stability_split`` only, so it costs one set of refits per method and dataset):
    ``M`` stratified subsamples of 90 % of the training rows, each fitted with its own seed, selecting a fixed
    ``k`` (``|G|`` on synthetic data, else ``min(10, d − 1)``). Scores: ``stability`` = Nogueira's Φ̂ with
-   ``stability_lower``/``stability_upper`` its 95 % CI, ``kuncheva`` and ``jaccard``.
+   ``stability_lower``/``stability_upper`` its 95 % CI, ``kuncheva`` and ``jaccard``. A profile may set a
+   time budget for the refits (``stability_budget_s``): when ``M`` times the method's fit time at that ``k``
+   exceeds it, or the refits together overrun it, the stability scores are left out (never estimated from
+   fewer refits) and ``outputs["stability_skipped"]`` says why; the leaderboard shows them as missing.
 6. **Recovery** (data with ground truth G): ``precision_strict``, ``recall_strict``, ``f1_strict`` at
    ``k = |G_strict|``, the same ``*_lenient`` at ``k = |G_lenient|``, ``exact_recovery`` (1 if the top
    ``|G_strict|`` equals G_strict) and ``k_full_recall`` (the smallest k whose top k holds all of G_strict;
@@ -187,6 +190,11 @@ def _stratified_subsample(y: np.ndarray, fraction: float, rng: np.random.Generat
     return np.sort(np.concatenate(parts))
 
 
+def stability_k(d: int, settings: Mapping[str, Any], gt) -> int:
+    """The fixed k of the stability refits: ``|G_strict|`` on data with ground truth, else ``min(k, d − 1)``."""
+    return len(gt["strict"]) if gt else min(int(settings["stability_k"]), d - 1)
+
+
 class SelectorsTrack(Track):
     name = "selectors"
     hook = "featbench_register_selectors"
@@ -225,6 +233,7 @@ class SelectorsTrack(Track):
             "stability_fraction": 0.9,
             "stability_k": 10,
             "stability_split": 0,
+            "stability_budget_s": None,
         }
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
@@ -253,12 +262,14 @@ class SelectorsTrack(Track):
             scores = validate_scores(method.rank(X.copy(), None if y is None else y.copy(), ctx), d)
             order = order_from_scores(scores, ctx.rng(104729))
             ctx.step("fit")
-            return order, {k: order[:k] for k in ks}
-        sets = {}
+            return order, {k: order[:k] for k in ks}, {}
+        sets, times = {}, {}
         for k in ks:
+            t0 = time.perf_counter()
             sets[k] = validate_indices(method.select(X.copy(), None if y is None else y.copy(), k, ctx), k, d)
+            times[k] = time.perf_counter() - t0
             ctx.step(f"fit k={k}")
-        return None, sets
+        return None, sets, times
 
     def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
         assert isinstance(method, Selector)
@@ -274,7 +285,7 @@ class SelectorsTrack(Track):
             ctx = replace(ctx, ground_truth=gt)
 
         t0 = time.perf_counter()
-        order, sets = self._fit_sets(method, sp.X_train, y_fit, ks, ctx)
+        order, sets, k_times = self._fit_sets(method, sp.X_train, y_fit, ks, ctx)
         fit_time = time.perf_counter() - t0
 
         scores: dict[str, float] = {}
@@ -292,11 +303,17 @@ class SelectorsTrack(Track):
 
         if gt:
             scores.update(self._recovery(order, sets, gt, ks))
-        if split == settings["stability_split"] and settings["stability_subsamples"] >= 2:
-            scores.update(self._stability(method, sp.X_train, sp.y_train, y_fit is not None, settings, gt, ctx))
-
         max_k = max(ks)
         outputs: dict[str, Any] = {"ks": ks}
+        if split == settings["stability_split"] and settings["stability_subsamples"] >= 2:
+            k_stab = stability_k(d, settings, gt)
+            one_fit = fit_time if order is not None else k_times.get(k_stab, fit_time)
+            stab, skipped = self._stability(method, sp.X_train, sp.y_train, y_fit is not None, settings, k_stab,
+                                            one_fit, ctx)
+            scores.update(stab)
+            if skipped:
+                outputs["stability_skipped"] = skipped
+
         if order is not None:
             outputs["order"] = [int(i) for i in order[:max_k]]
         else:
@@ -320,12 +337,21 @@ class SelectorsTrack(Track):
             out["k_full_recall"] = float(full[0]) if full else float("nan")
         return out
 
-    def _stability(self, method: Selector, X, y, supervised: bool, settings, gt, ctx: Context) -> dict[str, float]:
+    def _stability(self, method: Selector, X, y, supervised: bool, settings, k: int, one_fit_s: float,
+                   ctx: Context) -> tuple[dict[str, float], str | None]:
         d = X.shape[1]
-        k = len(gt["strict"]) if gt else min(int(settings["stability_k"]), d - 1)
+        M = int(settings["stability_subsamples"])
+        budget = settings.get("stability_budget_s")
+        if budget is not None and M * one_fit_s > budget:
+            return {}, (f"not computed: {M} refits at {one_fit_s:.1f} s each would exceed the profile's "
+                        f"stability budget of {budget:g} s")
         rng = np.random.default_rng([ctx.seed, 7919])
         chosen = []
-        for m in range(int(settings["stability_subsamples"])):
+        t0 = time.perf_counter()
+        for m in range(M):
+            if budget is not None and time.perf_counter() - t0 > budget:
+                return {}, (f"not computed: {m} of {M} refits took {time.perf_counter() - t0:.0f} s, over the "
+                            f"profile's stability budget of {budget:g} s")
             idx = _stratified_subsample(y, float(settings["stability_fraction"]), rng)
             sub_ctx = replace(ctx, seed=int(np.random.default_rng([ctx.seed, m + 1]).integers(0, 2**31)))
             Xs, ys = X[idx], (y[idx] if supervised else None)
@@ -343,4 +369,4 @@ class SelectorsTrack(Track):
             "kuncheva": kuncheva_index(chosen, d),
             "jaccard": mean_jaccard(chosen),
             "stability_k": float(k),
-        }
+        }, None

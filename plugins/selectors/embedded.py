@@ -121,7 +121,7 @@ class L1Logistic(Selector):
     version = "1"
     params = {"n_Cs": 40, "decades": 4.0, "max_active": 200, "tol": 1e-4}
     grid = {"n_Cs": [20, 40, 80]}
-    profile_params = {"quick": {"n_Cs": 30}}
+    profile_params = {"quick": {"n_Cs": 30}, "standard": {"n_Cs": 30}}
     tags = Tags(supervised=True, stochastic=True, wraps="scikit-learn")
 
     def rank(self, X, y, ctx):
@@ -293,7 +293,8 @@ class PermutationImportance(Selector):
     version = "1"
     params = {"n_estimators": 100, "n_repeats": 5, "max_permuted": 300}
     grid = {"n_repeats": [5, 10], "max_permuted": [300, 3000]}
-    profile_params = {"quick": {"n_repeats": 3, "max_permuted": 100}}
+    profile_params = {"quick": {"n_repeats": 3, "max_permuted": 100},
+                      "standard": {"n_repeats": 3, "max_permuted": 100}}
     tags = Tags(supervised=True, stochastic=True, wraps="scikit-learn")
 
     def rank(self, X, y, ctx):
@@ -343,7 +344,7 @@ class SVMRFE(Selector):
     version = "1"
     params = {"C": 1.0, "step": 0.05, "fine_below": 100}
     grid = {"C": [0.01, 0.1, 1.0], "step": [0.02, 0.05, 0.1]}
-    profile_params = {"quick": {"step": 0.1, "fine_below": 50}}
+    profile_params = {"quick": {"step": 0.1, "fine_below": 50}, "standard": {"step": 0.1, "fine_below": 50}}
     tags = Tags(supervised=True, stochastic=True, wraps="scikit-learn")
 
     def _rfe(self, Xs, y, n_select, step, seed):
@@ -462,7 +463,8 @@ class LassoNetSelector(Selector):
     params = {"hidden_max": 32, "M": 10.0, "batch_size": 256, "n_iters": [100, 20], "patience": [10, 5],
               "path_multiplier": 1.05, "start_factor": 4.0, "max_steps": 1000}
     grid = {"M": [3.0, 10.0, 30.0], "path_multiplier": [1.02, 1.05], "hidden_max": [32, 128]}
-    profile_params = {"quick": {"path_multiplier": 1.1}, "smoke": {"path_multiplier": 1.1}}
+    profile_params = {"quick": {"path_multiplier": 1.1}, "standard": {"path_multiplier": 1.1},
+                      "smoke": {"path_multiplier": 1.1}}
     tags = Tags(supervised=True, stochastic=True, wraps="lassonet")
 
     @classmethod

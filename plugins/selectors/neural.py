@@ -197,7 +197,7 @@ class StochasticGates(_TorchSelector):
     params = {"hidden": 64, "lam": 2.0, "sigma": 0.5, "lr": 0.02, "steps": 600, "batch_size": 256,
               "patience": 0}
     grid = {"lam": [0.5, 2.0, 5.0], "steps": [300, 600, 1200]}
-    profile_params = {"quick": {"steps": 300}, "smoke": {"steps": 200}}
+    profile_params = {"quick": {"steps": 300}, "standard": {"steps": 300}, "smoke": {"steps": 200}}
     _warm_params = {"steps": 2}
     tags = Tags(supervised=True, stochastic=True, gpu_preferred=True,
                 reimplementation_of="Y. Yamada, O. Lindenbaum, S. Negahban, Y. Kluger. Feature Selection using "
@@ -268,7 +268,8 @@ class ConcreteAutoencoder(_TorchSelector):
     params = {"hidden": 64, "lr": 0.01, "selector_lr": 0.1, "steps": 500, "batch_size": 256, "start_temp": 10.0,
               "min_temp": 0.1, "max_nodes": 200, "min_steps": 50, "flop_budget": 1e11}
     grid = {"steps": [250, 500, 1000], "selector_lr": [0.03, 0.1, 0.3]}
-    profile_params = {"quick": {"steps": 200, "flop_budget": 5e10}, "smoke": {"steps": 150, "flop_budget": 3e10}}
+    profile_params = {"quick": {"steps": 200, "flop_budget": 5e10}, "standard": {"steps": 200, "flop_budget": 5e10},
+                      "smoke": {"steps": 150, "flop_budget": 3e10}}
     _warm_params = {"steps": 2, "min_steps": 1}
     tags = Tags(supervised=False, stochastic=True, gpu_preferred=True,
                 reimplementation_of="M. F. Balın, A. Abid, J. Zou. Concrete Autoencoders: Differentiable Feature "
@@ -377,7 +378,7 @@ class SequentialAttention(_TorchSelector):
     params = {"hidden": 64, "lr": 0.005, "attention_lr": 0.2, "max_order": 50, "phase_steps": 10,
               "warmup": 0.1, "batch_size": 256, "scale_by_count": False}
     grid = {"phase_steps": [5, 10, 20], "attention_lr": [0.05, 0.2, 0.5]}
-    profile_params = {"quick": {"phase_steps": 6}, "smoke": {"phase_steps": 4}}
+    profile_params = {"quick": {"phase_steps": 6}, "standard": {"phase_steps": 6}, "smoke": {"phase_steps": 4}}
     _warm_params = {"phase_steps": 1, "max_order": 2}
     tags = Tags(supervised=True, stochastic=True, gpu_preferred=True,
                 reimplementation_of="T. Yasuda, M. Bateni, L. Chen, M. Fahrbach, G. Fu, V. Mirrokni. Sequential "
@@ -543,6 +544,7 @@ class QuickSelection(_TorchSelector):
               "min_steps": 200, "flop_budget": 6e11}
     grid = {"epsilon": [5, 13, 20], "zeta": [0.1, 0.2, 0.3]}
     profile_params = {"quick": {"steps": 500, "flop_budget": 2e11, "min_steps": 100},
+                      "standard": {"steps": 500, "flop_budget": 2e11, "min_steps": 100},
                       "smoke": {"steps": 300, "flop_budget": 1e11, "min_steps": 100}}
     _warm_params = {"steps": 2, "min_steps": 1}
     tags = Tags(supervised=False, stochastic=True, gpu_preferred=True,

@@ -70,6 +70,8 @@ class Cell:
     peak_mb: float | None = None
     rank: float | None = None
     note: str = ""  # "n/a (...)" or "not run"
+    #: scores a track left out of finished jobs, with its reason (``outputs["<score>_skipped"]``)
+    omitted: dict[str, str] = field(default_factory=dict)
 
     def status_text(self) -> str:
         bad = {s: n for s, n in sorted(self.statuses.items()) if s != "done"}
@@ -84,6 +86,7 @@ class Cell:
             "secondary": {k: _r(v) for k, v in sorted(self.secondary.items())},
             "intervals": {k: [_r(a), _r(b)] for k, (a, b) in sorted(self.intervals.items())},
             "fit_s": _r(self.fit_s, 4), "peak_mb": _r(self.peak_mb, 1), "note": self.note,
+            "omitted": dict(sorted(self.omitted.items())),
         }
 
 
@@ -178,6 +181,10 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry) -> Tr
                     hi = [r["scores"].get(f"{score}_upper") for r in done if r["scores"].get(f"{score}_upper") is not None]
                     if lo and hi:
                         cell.intervals[score] = (float(np.mean(lo)), float(np.mean(hi)))
+                for r in done:
+                    for key, why in sorted((r.get("outputs") or {}).items()):
+                        if key.endswith("_skipped") and isinstance(why, str):
+                            cell.omitted.setdefault(key[: -len("_skipped")], why)
                 fits = [r["timing"].get("fit_s") for r in done if r["timing"].get("fit_s") is not None]
                 cell.fit_s = float(np.mean(fits)) if fits else None
                 peaks = [r["memory"].get("peak_delta_mb") for r in done if r["memory"].get("peak_delta_mb") is not None]
@@ -325,6 +332,9 @@ def track_markdown(board: Board, tb: TrackBoard) -> str:
                 f"`{n}` {m:.3f}" + (f" ± {ci:.3f}" if ci is not None else "") for n, (m, ci) in sorted(refs.items())), ""]
         h, rows = dataset_rows(tb, ds)
         out += [tabulate(rows, headers=h, tablefmt="github", disable_numparse=True), ""]
+        omitted = [(c.variant, score, why) for c in tb.datasets[ds] for score, why in sorted(c.omitted.items())]
+        if omitted:
+            out += ["Scores left out: " + "; ".join(f"`{score}` of {v}: {why}" for v, score, why in omitted), ""]
     return "\n".join(out).rstrip() + "\n"
 
 

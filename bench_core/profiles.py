@@ -5,7 +5,7 @@ profile    what it is for                                                       
 =========  ==================================================================================  ======
 smoke      seconds: the test suite and the conformance kit                                     1
 quick      every built-in in a few minutes on 2 CPU cores: CI and the default leaderboard      2
-standard   the committed leaderboards: every dataset available, under an hour on 2 CPU cores   3
+standard   the committed leaderboards: every dataset available, budgeted for 2 CPU cores       3
 full       GPU scale: more seeds, and methods' sweep grids                                      5
 =========  ==================================================================================  ======
 

@@ -176,3 +176,17 @@ def test_cli_compare_exits_nonzero_on_regression(tmp_path, cli_env):
     assert proc.returncode == 1
     assert "| selectors | d2        | beta" in proc.stdout and "regressed" in proc.stdout
     assert out.read_text().startswith("## featbench compare (quick): FAIL")
+
+
+def test_a_score_left_out_by_the_protocol_is_listed_with_its_reason_never_imputed():
+    why = "not computed: 20 refits at 8.1 s each would exceed the profile's stability budget of 45 s"
+    recs = [record("d1", "alpha", s, primary=0.8 + 0.01 * s) for s in range(2)]
+    recs[0]["outputs"] = {"stability_skipped": why}  # stability is measured on split 0 only
+    recs.append(record("d1", "beta", 0, primary=0.7, stability=0.6))
+    board = build(recs, None, "standard")
+    cells = {c.variant: c for c in board.tracks["selectors"].datasets["d1"]}
+    assert cells["alpha"].secondary.get("stability") is None and cells["alpha"].omitted == {"stability": why}
+    assert cells["beta"].secondary["stability"] == pytest.approx(0.6) and cells["beta"].omitted == {}
+    md = to_markdown(board)
+    assert f"Scores left out: `stability` of alpha: {why}\n" in md
+    assert "of beta" not in md

@@ -259,7 +259,12 @@ class Score:
 
 @dataclass
 class JobOutput:
-    """What a track's protocol returns for one job."""
+    """What a track's protocol returns for one job.
+
+    ``outputs`` holds what the leaderboard does not rank (selected indices, say). A score the protocol left
+    out on purpose (over a budget, say) is absent from ``scores`` and explained by a string in
+    ``outputs["<score>_skipped"]``; the leaderboard lists it under the dataset's table, never imputes it.
+    """
 
     scores: dict[str, float]
     fit_time_s: float

@@ -3,8 +3,9 @@
 Run: ``python -m pytest benchmarks/test_bench_filters.py --benchmark-enable -q`` (disabled by default through
 ``--benchmark-disable`` in ``pyproject.toml``). Two threads (torch and the BLAS/OpenMP pools), one round each.
 Target: at most 10 s per method on a 2-core machine; nothing is asserted about time, only that the output is
-valid. The CPU time of the call is recorded in ``extra_info["cpu_s"]`` next to the wall time: on a machine shared
-with other jobs the wall time measures the contention as much as the method.
+valid. ``test_bench_reference_matmul`` is the reference measured in the same run. The CPU time of the call
+is recorded in ``extra_info["cpu_s"]`` next to the wall time: on a machine shared with other jobs the wall
+time measures the contention as much as the method.
 """
 
 from __future__ import annotations
@@ -76,3 +77,21 @@ def test_bench_filter(benchmark, data, label, cls, params):
     scores = benchmark.pedantic(fit, rounds=1, iterations=1)
     validate_scores(scores, D)
     benchmark.extra_info.update({"n": N, "d": D, "classes": C, "threads": THREADS})
+
+
+def test_bench_reference_matmul(benchmark):
+    """The same-run reference: a 4096² float32 matrix product on the same two threads (≈ 170 GFLOP/s here
+    when the machine is quiet). Quote the filters' times as ratios to this one (the machines are shared)."""
+    import torch
+
+    a = torch.randn(4096, 4096, generator=torch.Generator().manual_seed(0))
+    b = torch.randn(4096, 4096, generator=torch.Generator().manual_seed(1))
+    a @ b  # warm-up
+
+    def matmul():
+        return a @ b
+
+    benchmark.pedantic(matmul, rounds=5, iterations=1)
+    gflops = 2 * 4096**3 / benchmark.stats.stats.min / 1e9
+    benchmark.extra_info.update(gflops=round(gflops, 1), threads=THREADS)
+    print(f"\n4096² fp32 matmul on {THREADS} threads: {gflops:.0f} GFLOP/s")

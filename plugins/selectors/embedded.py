@@ -190,10 +190,7 @@ class RandomForestImportance(Selector):
     def rank(self, X, y, ctx):
         from sklearn.ensemble import RandomForestClassifier
 
-        model = RandomForestClassifier(n_estimators=int(self.params["n_estimators"]),
-                                       max_features=self.params["max_features"], n_jobs=1,
-                                       random_state=_seed(ctx, 12))
-        return np.asarray(model.fit(X, y).feature_importances_, dtype=np.float64)
+        return _impurity_importance(RandomForestClassifier, self.params, X, y, _seed(ctx, 12))
 
 
 class ExtraTreesImportance(Selector):
@@ -213,10 +210,14 @@ class ExtraTreesImportance(Selector):
     def rank(self, X, y, ctx):
         from sklearn.ensemble import ExtraTreesClassifier
 
-        model = ExtraTreesClassifier(n_estimators=int(self.params["n_estimators"]),
-                                     max_features=self.params["max_features"], n_jobs=1,
-                                     random_state=_seed(ctx, 13))
-        return np.asarray(model.fit(X, y).feature_importances_, dtype=np.float64)
+        return _impurity_importance(ExtraTreesClassifier, self.params, X, y, _seed(ctx, 13))
+
+
+def _impurity_importance(forest_cls, params, X, y, seed: int) -> np.ndarray:
+    """MDI importance (``feature_importances_``) of a scikit-learn forest fit on one core."""
+    model = forest_cls(n_estimators=int(params["n_estimators"]), max_features=params["max_features"], n_jobs=1,
+                       random_state=seed)
+    return np.asarray(model.fit(X, y).feature_importances_, dtype=np.float64)
 
 
 def _balanced_accuracy(pred: np.ndarray, y: np.ndarray, masks: list[np.ndarray]) -> float:

@@ -148,6 +148,14 @@ def _train(loss_fn, optimizer, n: int, *, steps: int, batch_size: int, g, device
     return step
 
 
+def _labelled_inputs(X, y, dev):
+    """Standardized features and integer labels as tensors on ``dev``, with the number of classes."""
+    import torch
+
+    yi, n_classes = _labels(y)
+    return _tensor(standardize(X), dev), _tensor(yi, dev, torch.int64), n_classes
+
+
 def _labels(y) -> tuple[np.ndarray, int]:
     """Labels as 0..C-1 int64 and C (robust to labels that are not contiguous)."""
     classes, y_idx = np.unique(np.asarray(y), return_inverse=True)
@@ -209,9 +217,7 @@ class StochasticGates(_TorchSelector):
         p = self.params
         dev = _device(ctx)
         g = ctx.torch_generator(11)
-        Z = _tensor(standardize(X), dev)
-        yi, n_classes = _labels(y)
-        Y = _tensor(yi, dev, torch.int64)
+        Z, Y, n_classes = _labelled_inputs(X, y, dev)
         n, d = Z.shape
         sigma = float(p["sigma"])
         mu = (0.01 * torch.randn(d, generator=g, device=dev)).requires_grad_(True)
@@ -390,9 +396,7 @@ class SequentialAttention(_TorchSelector):
         p = self.params
         dev = _device(ctx)
         g = ctx.torch_generator(31)
-        Z = _tensor(standardize(X), dev)
-        yi, n_classes = _labels(y)
-        Y = _tensor(yi, dev, torch.int64)
+        Z, Y, n_classes = _labelled_inputs(X, y, dev)
         n, d = Z.shape
         K = max(1, min(int(p["max_order"]), d - 1))
         phase = max(1, int(p["phase_steps"]))

@@ -42,7 +42,7 @@ def _card(**overrides):
     ({"source": {"loader": "x", "file": "a.mat"}}, "exactly one of 'loader' or 'file'"),
     ({"source": {"file": "a.mat", "reader": "mat"}}, "a file source needs 'sha256'"),
     ({"source": {"file": "/abs/a.mat", "reader": "mat", "sha256": "0" * 64}}, "relative to the data directory"),
-    ({"split": {"method": "bootstrap"}}, "method is 'bootstrap' (valid: stratified_shuffle, stratified_group_shuffle, stratified_kfold)"),
+    ({"split": {"method": "bootstrap"}}, "method is 'bootstrap' (valid: stratified_shuffle, stratified_group_shuffle, stratified_kfold, predefined)"),
     ({"split": {"test_fraction": 1.5}}, "test_fraction must be in (0, 1)"),
     ({"checksums": {"data": "abc"}}, "64 lowercase hex"),
     ({"properties": ["sparse"]}, "unknown property 'sparse' (valid: ground_truth, nonnegative)"),

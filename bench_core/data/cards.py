@@ -27,7 +27,10 @@ A card (``datasets/<track>/<name>.toml``)::
 
     [split]
     method = "stratified_shuffle"           # "stratified_group_shuffle" (whole groups of the loader's
-                                            # `groups` on one side) or "stratified_kfold" (folds, repeats)
+                                            # `groups` on one side), "stratified_kfold" (folds, repeats), or
+                                            # "predefined" (the loader's own `splits`, e.g. a training set
+                                            # and an evaluation set drawn with separate generator seeds;
+                                            # one pair is repeated for every seed)
     test_fraction = 0.3
     n_splits = 10
     seed = 0
@@ -53,7 +56,7 @@ from bench_core.errors import UsageError
 
 TIERS = ("smoke", "quick", "standard", "full")
 TASKS = ("classification", "activations", "representations", "embedding")
-SPLIT_METHODS = ("stratified_shuffle", "stratified_group_shuffle", "stratified_kfold")
+SPLIT_METHODS = ("stratified_shuffle", "stratified_group_shuffle", "stratified_kfold", "predefined")
 IMPUTE = ("none", "mean")
 SCALE = ("none", "standard", "minmax")
 
@@ -110,6 +113,8 @@ class SplitSpec:
         return self.folds * self.repeats if self.method == "stratified_kfold" else self.n_splits
 
     def as_dict(self) -> dict[str, Any]:
+        if self.method == "predefined":
+            return {"method": self.method, "n_splits": self.n_splits}
         if self.method != "stratified_kfold":
             keys = ("method", "test_fraction", "n_splits", "seed")
         else:
@@ -254,7 +259,15 @@ def card_from_dict(raw: Mapping[str, Any], where: str, known_properties: Mapping
     _check_keys(f"{pre} [split]", sp, _SPLIT_KEYS)
     method = _choice(f"{pre} [split] method", sp.get("method", "stratified_shuffle"), SPLIT_METHODS)
     seed = _typed(f"{pre} [split] seed", sp.get("seed", 0), int, "an integer")
-    if method != "stratified_kfold":
+    if method == "predefined":
+        n_splits = _typed(f"{pre} [split] n_splits", sp.get("n_splits", 1), int, "an integer")
+        if n_splits < 1:
+            raise CardError(f"{pre} [split] n_splits must be >= 1")
+        extra = sorted(set(sp) - {"method", "n_splits"})
+        if extra:
+            raise CardError(f"{pre} [split]: a predefined split takes only n_splits, not {extra[0]!r}")
+        split = SplitSpec(method=method, n_splits=n_splits, seed=seed)
+    elif method != "stratified_kfold":
         tf = _typed(f"{pre} [split] test_fraction", sp.get("test_fraction", 0.3), (int, float), "a number")
         if not 0 < tf < 1:
             raise CardError(f"{pre} [split] test_fraction must be in (0, 1), not {tf}")

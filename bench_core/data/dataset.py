@@ -42,6 +42,17 @@ class RawData:
     info: dict[str, Any] = field(default_factory=dict)
     #: Group label per row (e.g. the subject of replicate measurements), for grouped splits.
     groups: np.ndarray | None = None
+    #: Extra named arrays a track needs besides X and y (names: lowercase letters, digits and ``_``): the
+    #: planted dictionary of an activation set, the latent coordinates of a manifold, the members of a family
+    #: of representations. They are saved with the data, covered by its checksum and handed to the track's
+    #: protocol as ``Dataset.arrays`` (never to a method, unless the protocol passes them on).
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    #: For cards whose ``[split] method = "predefined"``: the ``(train, test)`` row-index pairs.
+    splits: list[tuple[np.ndarray, np.ndarray]] | None = None
+    #: For data computed by a model, whose last bits may differ between CPUs: a SHA-256 of everything that
+    #: determines it (weights, input text, code version, settings). The card's data checksum is then taken
+    #: over this and the shapes (see :func:`~bench_core.data.splits.data_checksum`).
+    checksum_inputs: str | None = None
 
 
 @dataclass
@@ -68,8 +79,13 @@ class Dataset:
         splits: list[tuple[np.ndarray, np.ndarray]],
         ground_truth: dict[str, list[int]] | None,
         info: Mapping[str, Any] | None = None,
+        arrays: Mapping[str, np.ndarray] | None = None,
+        checksum_inputs: str | None = None,
     ) -> None:
         self.card = card
+        #: Extra named arrays (see :attr:`RawData.arrays`).
+        self.arrays: dict[str, np.ndarray] = dict(arrays or {})
+        self.checksum_inputs = checksum_inputs
         self.X = X
         self.y = y
         self.classes = classes
@@ -216,14 +232,24 @@ def load_raw(card: Card, loaders: Mapping[str, Loader], readers: Mapping[str, Lo
     return raw
 
 
+_ARRAY_NAME = __import__("re").compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
 def _encode(card: Card, raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    X = np.asarray(raw.X, dtype=np.float64)
+    X = np.asarray(raw.X)
+    # float32 stays float32 (activation sets are large); everything else becomes float64
+    X = X if X.dtype == np.float32 else X.astype(np.float64)
     if X.ndim != 2:
         raise UsageError(f"dataset {card.name!r}: X must be 2-D, got shape {X.shape}")
     y_raw = np.asarray(raw.y).ravel()
     if len(y_raw) != X.shape[0]:
         raise UsageError(f"dataset {card.name!r}: X has {X.shape[0]} rows but y has {len(y_raw)}")
     classes, y = np.unique(y_raw, return_inverse=True)
+    for name, arr in raw.arrays.items():
+        if not isinstance(name, str) or not _ARRAY_NAME.match(name):
+            raise UsageError(f"dataset {card.name!r}: extra array name {name!r} must match {_ARRAY_NAME.pattern}")
+        if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
+            raise UsageError(f"dataset {card.name!r}: extra array {name!r} must be a numeric numpy array")
     return np.ascontiguousarray(X), y.astype(np.int64), classes
 
 
@@ -250,9 +276,13 @@ def materialise(
     _check_properties(card, X, raw.ground_truth)
     if raw.ground_truth is not None and set(raw.ground_truth) != {"strict", "lenient"}:
         raise UsageError(f"dataset {card.name!r}: ground_truth must have exactly the keys 'strict' and 'lenient'")
-    splits = make_splits(y, card.split, raw.groups)
+    try:
+        splits = make_splits(y, card.split, raw.groups, raw.splits)
+    except ValueError as exc:
+        raise UsageError(f"dataset {card.name!r}: {exc}") from None
+    arrays = {k: np.ascontiguousarray(v) for k, v in raw.arrays.items()}
     derived = Derived(
-        data=data_checksum(X, y),
+        data=data_checksum(X, y, arrays, raw.checksum_inputs),
         splits=splits_checksum(splits),
         source_file=src_sha,
         leakage=[],
@@ -265,7 +295,7 @@ def materialise(
     gt = None
     if raw.ground_truth is not None:
         gt = {k: [int(i) for i in v] for k, v in raw.ground_truth.items()}
-    return Dataset(card, X, y, classes, splits, gt, raw.info), derived
+    return Dataset(card, X, y, classes, splits, gt, raw.info, arrays, raw.checksum_inputs), derived
 
 
 def verify_checksums(card: Card, data: str, splits: str) -> None:
@@ -288,7 +318,8 @@ def verify_checksums(card: Card, data: str, splits: str) -> None:
 def save_cache(ds: Dataset, path: Path) -> None:
     """Write the materialised dataset atomically."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    meta = {"ground_truth": ds.ground_truth, "info": ds.info, "classes": [str(c) for c in ds.classes]}
+    meta = {"ground_truth": ds.ground_truth, "info": ds.info, "classes": [str(c) for c in ds.classes],
+            "checksum_inputs": ds.checksum_inputs}
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as fh:
         np.savez(
@@ -300,6 +331,7 @@ def save_cache(ds: Dataset, path: Path) -> None:
             test=np.concatenate([s[1] for s in ds.splits]),
             test_len=np.array([len(s[1]) for s in ds.splits], dtype=np.int64),
             meta=np.array(json.dumps(meta)),
+            **{f"arr__{k}": v for k, v in ds.arrays.items()},
         )
         fh.flush()
         os.fsync(fh.fileno())
@@ -317,10 +349,13 @@ def load_cache(card: Card, path: Path, verify: bool = True) -> Dataset:
         trains = _unpack(z["train"], z["train_len"])
         tests = _unpack(z["test"], z["test_len"])
         meta = json.loads(str(z["meta"]))
+        arrays = {k[len("arr__"):]: z[k] for k in z.files if k.startswith("arr__")}
     splits = list(zip(trains, tests))
+    inputs = meta.get("checksum_inputs")
     if verify:
-        verify_checksums(card, data_checksum(X, y), splits_checksum(splits))
-    return Dataset(card, X, y, np.array(meta["classes"]), splits, meta["ground_truth"], meta.get("info"))
+        verify_checksums(card, data_checksum(X, y, arrays, inputs), splits_checksum(splits))
+    return Dataset(card, X, y, np.array(meta["classes"]), splits, meta["ground_truth"], meta.get("info"),
+                   arrays, inputs)
 
 
 def prepare(

@@ -1,8 +1,10 @@
 """``featbench``: list, run, leaderboard, compare, check, datasets.
 
 Exit status: 0 on success; 1 when ``compare`` finds a regression or ``check`` a failing check or
-``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch),
-with a one-line error on stderr and nothing written.
+``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
+an unusable results, cache or data directory), with a one-line error on stderr and nothing written; 3 when
+a run stops because a result could not be stored (disk full, read-only filesystem), with one line naming
+the file and the reason.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from bench_core.errors import PluginError, UsageError
+from bench_core.errors import PluginError, ResultWriteError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -187,6 +189,7 @@ def cmd_run(args, registry) -> int:
           f"{len(plan.not_applicable)} method/dataset pair(s) not applicable", file=sys.stderr)
     for reason in sorted({r for _s, r in plan.skipped}):
         print(f"  skipped: {reason}", file=sys.stderr)
+    store.warn_damaged("will be re-run (each is replaced by a fresh result)")
     total = len(plan.pending) + len(plan.skipped)
     progress = Progress(total, enabled=not args.no_progress)
     try:
@@ -215,6 +218,7 @@ def cmd_leaderboard(args, registry) -> int:
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
+    store.warn_damaged("left out of the leaderboard")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     board = build(records, registry, args.profile)
@@ -238,6 +242,7 @@ def cmd_compare(args, registry) -> int:
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
+    store.warn_damaged("left out of the comparison")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile)
@@ -323,6 +328,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as exc:
         print(f"featbench: plugin error: {exc}", file=sys.stderr)
         return 2
+    except ResultWriteError as exc:
+        stored = getattr(exc, "stored", None)
+        done = f" ({stored} result(s) stored before it)" if stored is not None else ""
+        print(f"featbench: error: {exc}; the run stopped{done}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # e.g. `featbench list | head`
         return 0
 

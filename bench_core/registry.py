@@ -373,6 +373,13 @@ def _version() -> str:
 
 
 def format_exception(exc: BaseException, limit: int = 4000) -> str:
-    """A traceback string, truncated from the top to ``limit`` characters."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """A traceback string, truncated from the top to ``limit`` characters (never raises, even for an
+    exception whose ``__str__`` raises)."""
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001 - a hostile __str__ or __repr__
+        try:
+            text = "".join(traceback.format_tb(exc.__traceback__)) + f"{type(exc).__name__}: <unprintable>"
+        except BaseException:  # noqa: BLE001
+            text = "<traceback unavailable>"
     return text[-limit:]

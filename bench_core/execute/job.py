@@ -173,13 +173,15 @@ class Worker:
             outcome.update(status="done", scores={k: float(v) for k, v in out.scores.items()},
                            outputs=out.outputs, fit_s=out.fit_time_s)
         except InvalidOutput as exc:
-            outcome.update(status="invalid", error={"type": "InvalidOutput", "message": str(exc)})
+            outcome.update(status="invalid", error={"type": "InvalidOutput", "message": safe_message(exc)})
         except MemoryError as exc:
-            outcome.update(status="oom", error={"type": "MemoryError", "message": str(exc) or "MemoryError",
+            outcome.update(status="oom", error={"type": "MemoryError", "message": safe_message(exc),
                                                 "traceback": format_exception(exc)})
-        except Exception as exc:  # noqa: BLE001 - every failure of plugin code is an outcome
+        except BaseException as exc:  # noqa: BLE001 - every failure of plugin code is an outcome, even
+            # SystemExit (a method calling sys.exit), KeyboardInterrupt and bare BaseException: none of them
+            # may end the run, let alone with status 0
             status = "oom" if type(exc).__name__ == "OutOfMemoryError" else "error"
-            outcome.update(status=status, error={"type": type(exc).__name__, "message": str(exc),
+            outcome.update(status=status, error={"type": _type_name(exc), "message": safe_message(exc),
                                                  "traceback": format_exception(exc)})
         hwm = _proc_status("VmHWM") if reset_ok else None
         memory: dict[str, Any] = {"rss_start_mb": rss0, "peak_rss_mb": hwm,
@@ -194,6 +196,36 @@ class Worker:
         outcome["environment"] = self.env
         outcome["pid"] = os.getpid()
         return outcome
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        return str(type(exc).__name__)
+    except BaseException:  # noqa: BLE001 - a hostile metaclass
+        return "BaseException"
+
+
+def safe_message(exc: BaseException) -> str:
+    """``str(exc)``, or a description when it is empty or its ``__str__`` itself raises.
+
+    ``SystemExit`` reads ``sys.exit(<code>)``, so that a method that tried to end the run is named as such.
+    """
+    name = _type_name(exc)
+    if isinstance(exc, SystemExit):
+        return f"the method called sys.exit({exc.code!r})" if _safe(lambda: repr(exc.code)) else \
+            "the method called sys.exit()"
+    text = _safe(lambda: str(exc))
+    if text is None:
+        return f"{name} (its message could not be rendered: its __str__ raised)"
+    return text or name
+
+
+def _safe(fn: Callable[[], str]) -> str | None:
+    try:
+        out = fn()
+        return out if isinstance(out, str) else None
+    except BaseException:  # noqa: BLE001
+        return None
 
 
 def failure(status: str, message: str, **extra: Any) -> dict[str, Any]:

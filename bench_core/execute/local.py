@@ -203,24 +203,28 @@ class LocalExecutor(Executor):
 
     def _service(self, s: _Slot, on_result: OnResult) -> bool:
         """Handle a slot's messages and limits; return True if its worker must be replaced."""
-        try:
-            while s.conn.poll():
+        while True:
+            # only reading the pipe may fail because the worker died; what on_result raises (a result that
+            # cannot be stored) propagates and stops the run
+            try:
+                if not s.conn.poll():
+                    break
                 msg = s.conn.recv()
-                if msg[0] == "ready":
-                    s.ready = True
-                elif msg[0] == "progress":
-                    s.progress = (msg[1], msg[2])
-                elif msg[0] == "step" and s.spec is not None:
-                    s.last_step = msg[1]
-                    if s.spec.timeout_s:
-                        s.deadline = time.monotonic() + s.spec.timeout_s
-                elif msg[0] == "result":
-                    spec = s.finish()
-                    outcome = msg[1]
-                    outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
-                    on_result(spec, outcome)
-        except (EOFError, OSError):
-            pass  # the worker died; handled below
+            except (EOFError, OSError):
+                break  # the worker died; handled below
+            if msg[0] == "ready":
+                s.ready = True
+            elif msg[0] == "progress":
+                s.progress = (msg[1], msg[2])
+            elif msg[0] == "step" and s.spec is not None:
+                s.last_step = msg[1]
+                if s.spec.timeout_s:
+                    s.deadline = time.monotonic() + s.spec.timeout_s
+            elif msg[0] == "result":
+                spec = s.finish()
+                outcome = msg[1]
+                outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
+                on_result(spec, outcome)
         if not s.process.is_alive():
             return self._died(s, on_result)
         if s.spec is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench_core.data.dataset import cache_dir, cache_path, data_dir, missing_reason, prepare
-from bench_core.errors import DataMissing, UsageError
+from bench_core.errors import DataMissing, ResultWriteError, UsageError
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_seeds, select_names
 from bench_core.profiles import get_profile
@@ -96,6 +96,12 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     threads = _threads(req)
     root = data_dir(req.data_dir)
     croot = cache_dir(req.cache_dir)
+    if croot.exists() and not croot.is_dir() or any(p.exists() and not p.is_dir() for p in croot.parents):
+        raise UsageError(f"cache directory {croot} is not a directory (set --cache-dir or FEATBENCH_CACHE_DIR)")
+    if root is not None and not root.is_dir():
+        origin = "--data-dir" if req.data_dir else "FEATBENCH_DATA_DIR"
+        raise UsageError(f"data directory {root} ({origin}) does not exist or is not a directory")
+    store.check_writable()
     plan = Plan(profile=profile.name)
 
     for tname in tracks:
@@ -244,7 +250,11 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
             recorder.on_result(spec, outcome)
 
         order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
-        executor.run(order, on_result, recorder.on_start, fail_fast)
+        try:
+            executor.run(order, on_result, recorder.on_start, fail_fast)
+        except ResultWriteError as exc:
+            exc.stored = sum(recorder.counts.values())  # type: ignore[attr-defined]
+            raise
     return recorder.counts
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -33,12 +34,13 @@ def _names(values: Sequence[str] | None) -> list[str] | None:
 
 
 def _positive_float(text: str) -> float:
+    """A finite number > 0 (``nan`` would switch a limit off: every comparison with it is false)."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, not {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, not {text!r}")
     return v
 
 

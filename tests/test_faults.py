@@ -215,15 +215,18 @@ def test_runtime_faults_are_recorded_as_intended(env, tmp_path):
 
 
 def test_a_method_cannot_reset_its_step_deadline(env, tmp_path):
+    """hostile-step fits for 20 s while calling ctx.step from its fit and from a thread every 0.3 s."""
+    import re
+
     results = tmp_path / "r"
-    t0 = time.monotonic()
     proc = run_cli(["run", "--method", "hostile-step", *TINY, "--seeds", "1", "--timeout", "3",
                     "--results", str(results)], env=env)
     assert proc.returncode == 0, proc.stderr
     (rec,) = _records(results)
     assert rec["status"] == "timeout", rec["error"]
-    assert "over the 3 s limit" in rec["error"]["message"]
-    assert time.monotonic() - t0 < 18, "the 20 s fit must be killed near its 3 s limit"
+    assert "a step ran over the 3 s limit in its first step" in rec["error"]["message"], rec["error"]
+    killed_after = float(re.search(r"worker killed after (\d+) s", rec["error"]["message"]).group(1))
+    assert killed_after < 10, "the 20 s fit must be killed near its 3 s limit"
 
 
 @pytest.mark.parametrize("resources", [

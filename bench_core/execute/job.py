@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench_core.errors import InvalidOutput
+from bench_core.execute.guard import StepGuard
 from bench_core.execute.jobs import JobSpec
 
 
@@ -159,9 +160,11 @@ class Worker:
             reset_ok = reset_peak_rss()
             rss0 = _proc_status("VmRSS")
             method = cls(**spec.params)
+            guard = StepGuard(step or (lambda m: None))  # step boundaries stay in the protocol's hands
+            guard.wrap(method)
             ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
                           threads=self.threads, progress=progress or (lambda f, m="": None),
-                          step=step or (lambda m: None))
+                          step=guard.step)
             if device.startswith("cuda"):
                 import torch
 

@@ -24,13 +24,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _names(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
+def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
+    """Comma-separated or repeated names; ``None`` when the option is absent. An empty name (``--method ""``,
+    ``--method ","``, ``a,,b``) is bad input, never "everything"."""
+    if values is None:
         return None
     out: list[str] = []
     for v in values:
-        out.extend(p.strip() for p in v.split(",") if p.strip())
-    return out or None
+        parts = [p.strip() for p in v.split(",")]
+        if not v.strip() or any(not p for p in parts):
+            raise UsageError(f"{option or 'a name list'} got an empty name in {v!r}; give one or more names, "
+                             f"comma-separated (omit the option to select every one)")
+        out.extend(parts)
+    return out
 
 
 def _positive_float(text: str) -> float:
@@ -120,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args, registry) -> int:
-    tracks = _names(args.track) or list(registry.tracks)
+    tracks = _names(args.track, "--track") or list(registry.tracks)
     for t in tracks:
         registry.track(t)
     if args.json:
@@ -177,7 +183,7 @@ def cmd_run(args, registry) -> int:
     from bench_core.progress import Progress
 
     req = RunRequest(
-        tracks=_names(args.track), methods=_names(args.method), datasets=_names(args.dataset),
+        tracks=_names(args.track, "--track"), methods=_names(args.method, "--method"), datasets=_names(args.dataset, "--dataset"),
         profile=args.profile, seeds=args.seeds, jobs=args.jobs, executor=args.executor, device=args.device,
         threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
         results=args.results,
@@ -208,13 +214,13 @@ def cmd_leaderboard(args, registry) -> int:
     from bench_core.data.dataset import cache_dir
     from bench_core.execute.run import default_results_dir
     from bench_core.leaderboard import FORMATS, build, write
-    from bench_core.store import Store
+    from bench_core.store import Store, usable_directory
 
-    formats = _names([args.format]) or []
+    formats = _names([args.format], "--format") or []
     for f in formats:
         if f not in FORMATS:
             raise UsageError(f"unknown format {f!r} (valid: {', '.join(FORMATS)})")
-    tracks = _names(args.track)
+    tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
@@ -223,8 +229,9 @@ def cmd_leaderboard(args, registry) -> int:
     store.warn_damaged("left out of the leaderboard")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
+    usable_directory(out, "--out" if args.out else "leaderboard directory")
     board = build(records, registry, args.profile)
-    out = Path(args.out) if args.out else cache_dir() / "leaderboards" / args.profile
     written = write(board, out, formats)
     if args.print:
         print(board.markdown())
@@ -237,7 +244,7 @@ def cmd_compare(args, registry) -> int:
     from bench_core.execute.run import default_results_dir
     from bench_core.store import Store
 
-    tracks = _names(args.track)
+    tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
     baseline = load_baseline(Path(args.baseline) / args.profile, tracks)

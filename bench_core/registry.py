@@ -98,6 +98,11 @@ class DatasetRegister:
         except CardError as exc:
             self.card_errors[str(path)] = str(exc)
             return
+        bad = [t for t in card.tracks if t not in TRACKS]
+        if bad:
+            self.card_errors[str(path)] = (f"dataset card {path}: unknown track {bad[0]!r} "
+                                           f"(valid: {', '.join(sorted(TRACKS))}){did_you_mean(bad[0], TRACKS)}")
+            return
         if card.name in self.cards:
             self.card_errors[str(path)] = (
                 f"dataset card {path}: duplicate dataset name {card.name!r} (also in {self.cards[card.name].path})"

@@ -311,7 +311,7 @@ BAD_INPUTS = [  # (extra run arguments, fragments of the one line)
     (["--timeout", "inf"], ["--timeout", "finite positive number"]),
     (["--job-timeout", "nan"], ["--job-timeout", "finite positive number"]),
     (["--memory-cap", "nan"], ["--memory-cap", "finite positive number"]),
-    (["--memory-cap", "-inf"], ["--memory-cap", "finite positive number"]),
+    (["--memory-cap=-inf"], ["--memory-cap", "finite positive number"]),
     (["--jobs", "-1"], ["--jobs must be >= 1"]),
     (["--device", "cuda:x"], ["unknown device"]),
 ]
@@ -376,13 +376,14 @@ def test_bad_data_is_refused_with_the_cards_name(kind, fragment, env, bad_cards,
     assert not (tmp_path / "r").exists()
 
 
-def test_declared_missing_values_and_unlabelled_non_classification_data_are_accepted(bad_cards):
+def test_declared_missing_values_and_unlabelled_non_classification_data_are_accepted(bad_cards, monkeypatch):
     from bench_core.data.dataset import materialise
     from bench_core.registry import load_registry
 
     _card(bad_cards, "nan_imputed", kind="nan", impute="mean")
     _card(bad_cards, "one_class_activations", kind="oneclass", tracks='"saes"', task="activations")
-    reg = load_registry(env={"FEATBENCH_PLUGIN_MODULES": "fbtest.baddata", "FEATBENCH_BADDATA_CARDS": str(bad_cards)})
+    monkeypatch.setenv("FEATBENCH_BADDATA_CARDS", str(bad_cards))
+    reg = load_registry(env={"FEATBENCH_PLUGIN_MODULES": "fbtest.baddata"})
     assert not reg.card_errors, reg.card_errors
     ds, _ = materialise(reg.card("nan_imputed"), reg.loader_fns, reg.reader_fns, None, verify=False)
     assert np.isnan(ds.X).sum() == 1 and np.isfinite(ds.split(0).X_train).all()

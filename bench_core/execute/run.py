@@ -7,7 +7,9 @@ seed beyond a dataset's splits) is found by :func:`plan_run` before any job runs
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -66,9 +68,29 @@ def _check_cards(registry: Registry) -> None:
 
 
 def _threads(req: RunRequest) -> int:
-    if req.threads:
-        return max(1, int(req.threads))
+    if req.threads is not None:
+        return int(req.threads)
     return max(1, (os.cpu_count() or 1) // max(1, req.jobs))
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have (``cuda`` without CUDA, ``cuda:N`` beyond its GPUs).
+
+    torch is imported only when CUDA is asked for by name."""
+    if not _DEVICE_RE.match(device):
+        raise UsageError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available here (valid here: auto, cpu)")
+    n = torch.cuda.device_count()
+    if ":" in device and int(device.split(":")[1]) >= n:
+        raise UsageError(f"device {device!r} does not exist: this machine has {n} GPU(s) (cuda:0..cuda:{n - 1})")
 
 
 def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
@@ -76,8 +98,16 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     profile = get_profile(req.profile)
     if req.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, not {req.jobs}")
-    if req.device not in ("auto", "cpu") and not req.device.startswith("cuda"):
-        raise UsageError(f"unknown device {req.device!r} (valid: auto, cpu, cuda, cuda:N)")
+    if req.threads is not None and req.threads < 1:
+        raise UsageError(f"--threads must be >= 1, not {req.threads}")
+    for opt, v in (("--timeout", req.timeout_s), ("--job-timeout", req.job_timeout_s),
+                   ("--memory-cap", req.memory_cap_mb)):
+        if v is not None and (isinstance(v, bool) or not math.isfinite(v) or v <= 0):
+            raise UsageError(f"{opt} must be a finite positive number, not {v!r}")
+    check_device(req.device)
+    for opt, names in (("--track", req.tracks), ("--method", req.methods), ("--dataset", req.datasets)):
+        if names is not None and (isinstance(names, str) or not names or not all(names)):
+            raise UsageError(f"{opt} got an empty name; give one or more names (omit it to select every one)")
     registry.executor(req.executor)
     _check_cards(registry)
     ready = [t for t, tr in registry.tracks.items() if tr.ready]
@@ -156,6 +186,10 @@ def prepare_datasets(registry: Registry, plan: Plan, req: RunRequest) -> None:
             prepare(registry.card(name), registry.loader_fns, registry.reader_fns, root, croot)
         except DataMissing as exc:  # appeared between planning and now
             raise UsageError(str(exc)) from None
+        except OSError as exc:  # the cache cannot be written (read-only, full, a file in the way)
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise UsageError(f"cannot write the dataset cache under {croot}{where}: {exc.strerror or exc} "
+                             f"(set --cache-dir or FEATBENCH_CACHE_DIR)") from None
 
 
 def _now() -> str:

@@ -69,6 +69,14 @@ class Memory:
 
 
 @dataclass
+class Log:
+    """The job's captured stdout and stderr (local executor): their total size and the last few KiB."""
+
+    bytes: int
+    tail: str
+
+
+@dataclass
 class Provenance:
     featbench: str
     plugin: dict[str, str | None]
@@ -107,6 +115,9 @@ class ResultRecord:
     error: ErrorInfo | None = None
     #: Per-job artefacts the track keeps (e.g. the selectors' feature order), to recompute scores later.
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: What the method (and its children) wrote to stdout and stderr, bounded; ``null`` where not captured
+    #: (the ``inline`` executor, a job whose worker was killed).
+    log: Log | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

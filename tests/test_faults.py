@@ -412,3 +412,122 @@ def test_bad_cards_are_named_in_one_line(case, fragment, env, bad_cards, tmp_pat
     assert listing.returncode == 0
     assert "fbtest.baddata" in listing.stdout and "broken: " not in listing.stdout.split("fbtest.baddata")[1].splitlines()[0], \
         "a bad card must not break the plugin that provides it"
+
+
+# ============================================================================ 9: plugin output is captured
+
+
+def test_plugin_output_is_captured_bounded_and_kept_off_the_terminal(env, tmp_path):
+    results = tmp_path / "r"
+    proc = run_cli(["run", "--method", "hostile-print", *TINY, "--seeds", "1", "--results", str(results)], env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert len(proc.stdout) + len(proc.stderr) < 20_000, "the method's 40 MiB reached the terminal"
+    (rec,) = _records(results)
+    assert rec["status"] == "done"
+    log = rec["log"]
+    assert log["bytes"] >= 2 * 20 * 2**20, "every byte the method wrote is counted"
+    assert len(log["tail"]) <= 8192 and log["tail"].rstrip().endswith("LAST-LINE-OF-CHATTY")
+
+
+def test_output_of_a_failing_method_is_kept_with_its_error(env, tmp_path):
+    results = tmp_path / "r"
+    proc = run_cli(["run", "--method", "fault-raise", *TINY, "--seeds", "1", "--results", str(results)], env=env)
+    assert proc.returncode == 0
+    (rec,) = _records(results)
+    assert rec["status"] == "error" and rec["log"]["bytes"] == len(rec["log"]["tail"].encode())
+
+
+# ===================================================================== 7: child processes cannot escape
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def _spied_pids(spy: Path, prefix: str) -> list[int]:
+    return [int(p.read_text()) for p in spy.glob(f"{prefix}-*")]
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process trees are read from /proc")
+def test_memory_of_a_methods_children_counts_against_the_cap(env, tmp_path):
+    results = tmp_path / "r"
+    proc = run_cli(["run", "--method", "hostile-child-memory", *TINY, "--seeds", "1", "--memory-cap", "200",
+                    "--results", str(results)], env=env)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = _records(results)
+    assert rec["status"] == "oom", rec["error"]
+    assert "over the cap of 200 MiB" in rec["error"]["message"]
+    pids = _spied_pids(Path(env["FEATBENCH_SPY_DIR"]), "child-memory")
+    assert pids and not any(_alive(p) for p in pids), "the child is killed with its worker"
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process trees are read from /proc")
+@pytest.mark.parametrize("sleep, status", [(0.0, "done"), (30.0, "timeout")])
+def test_children_never_outlive_their_job(sleep, status, env, tmp_path):
+    results = tmp_path / "r"
+    proc = run_cli(["run", "--method", f"hostile-orphan", *TINY, "--seeds", "1", "--timeout", "4",
+                    "--results", str(results)], env=dict(env, FEATBENCH_ORPHAN_SLEEP=str(sleep)))
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = _records(results)
+    assert rec["status"] == status, rec["error"]
+    pids = _spied_pids(Path(env["FEATBENCH_SPY_DIR"]), "orphan")
+    assert len(pids) >= 2
+    deadline = time.time() + 5
+    while time.time() < deadline and any(_alive(p) for p in pids):
+        time.sleep(0.1)
+    alive = [p for p in pids if _alive(p)]
+    for p in alive:  # leave nothing behind even when the test fails
+        os.kill(p, signal.SIGKILL)
+    assert not alive, "a child (or a double-forked grandchild) outlived its job"
+
+
+# ============================================================ kill test: workers SIGKILLed mid-job
+
+
+def _workers_of(pid: int) -> list[int]:
+    out = []
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for c in children.read_text().split():
+            try:
+                cmd = Path(f"/proc/{c}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"spawn_main" in cmd:
+                out.append(int(c))
+    return out
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="process trees are read from /proc")
+def test_workers_sigkilled_mid_job_are_recorded_and_replaced(env, tmp_path):
+    results = tmp_path / "r"
+    args = ["run", "--method", "slow-ok", *TINY, "--seeds", "8", "-j", "1", "--results", str(results)]
+    driver = subprocess.Popen([sys.executable, "-m", "bench_core", *args], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    killed = 0
+    deadline = time.time() + 240
+    while killed < 3 and time.time() < deadline and driver.poll() is None:
+        n_before = len(list(results.rglob("*.json")))
+        workers = _workers_of(driver.pid)
+        if workers and n_before >= 1 + 2 * killed:  # the worker is warm and inside a job
+            time.sleep(0.2)
+            os.kill(workers[0], signal.SIGKILL)
+            killed += 1
+            while time.time() < deadline and _workers_of(driver.pid) == workers:
+                time.sleep(0.05)
+        time.sleep(0.05)
+    out, err = driver.communicate(timeout=300)
+    assert killed == 3, "the three kills must land while the run is going"
+    assert driver.returncode == 0, err
+    assert "Traceback" not in err + out, err[-3000:]
+    recs = _records(results)
+    assert len(recs) == 8 and len({r["key"] for r in recs}) == 8
+    crashed = [r for r in recs if r["status"] == "crashed"]
+    assert len(crashed) == 3 and all("SIGKILL" in r["error"]["message"] for r in crashed)
+    assert {r["status"] for r in recs} == {"done", "crashed"}
+    again = run_cli(args, env=env)
+    assert again.returncode == 0 and "3 to run, 5 already done" in again.stderr, again.stderr
+    assert {r["status"] for r in _records(results)} == {"done"}

@@ -10,10 +10,16 @@
   does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``. A job with a
   total limit (``job_timeout_s``, from the profile) is killed the same way when all its steps together
   overrun it.
-- **Memory cap**: the parent polls the worker's resident set size every ``poll_s`` seconds; a job whose
-  worker grows more than its cap above the size it had when the job started gets the worker killed and
-  replaced: status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError``
-  inside the job is also ``oom``.
+- **Memory cap**: the parent polls the resident set size of the worker and of every process it started
+  (:mod:`bench_core.execute.proctree`) every ``poll_s`` seconds; a job whose tree grows more than its cap
+  above the size the worker had when the job started gets the whole tree killed and the worker replaced:
+  status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError`` inside
+  the job is also ``oom``.
+- **Process tree**: each worker is its own process group and a child subreaper; every kill (timeout, oom,
+  shutdown) takes its descendants and process group with it, and after each job the worker kills the
+  children its method left behind.
+- **Output**: the worker's stdout and stderr (and its children's) are captured per job; the result keeps
+  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal.
 - **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
   signal, and is replaced.
 """
@@ -33,16 +39,8 @@ from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
-_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
-
-def rss_mb(pid: int) -> float | None:
-    """Resident set size of ``pid`` in MiB (Linux ``/proc``), ``None`` where unavailable."""
-    try:
-        with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * _PAGE_MB
-    except (OSError, ValueError, IndexError):
-        return None
+from bench_core.execute.proctree import become_tree_root, kill_descendants, kill_tree, rss_mb, tree_rss_mb
 
 
 def visible_gpus() -> list[str]:
@@ -63,9 +61,14 @@ def visible_gpus() -> list[str]:
 def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    become_tree_root()  # own process group, subreaper: the method's children are found and killed
     from bench_core.execute.job import Worker
     from bench_core.execute.jobs import JobSpec
 
+    from bench_core.execute.capture import Capture
+
+    capture = Capture()  # fds 1 and 2 of this worker (and its children) go to a bounded per-job tail
+    capture.start()
     worker = Worker(threads=threads)
     conn.send(("ready", worker.env))
     last = [0.0]
@@ -84,7 +87,11 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
         if msg is None:
             return
         spec = JobSpec.from_dict(msg)
-        conn.send(("result", worker.run(spec, progress, step)))
+        capture.reset()
+        outcome = worker.run(spec, progress, step)
+        kill_descendants()  # no child outlives its job
+        outcome["log"] = capture.collect()
+        conn.send(("result", outcome))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -137,8 +144,9 @@ class _Slot:
         return spec
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
+        """Kill the worker with its whole process tree (children, grandchildren, its process group)."""
+        if self.process.pid is not None:
+            kill_tree(self.process.pid)
         self.process.join(timeout=10)
         self.conn.close()
 
@@ -240,7 +248,7 @@ class LocalExecutor(Executor):
             on_result(spec, failure("timeout", f"{what}{where}; worker killed after {now - s.started:.0f} s{hint}",
                                     job_s=now - s.started))
             return True
-        rss = rss_mb(s.process.pid)
+        rss = tree_rss_mb(s.process.pid)  # the worker and every process its method started
         if rss is not None:
             s.peak_seen = max(s.peak_seen or 0.0, rss)
             if s.cap_mb is not None and s.rss0 is not None and rss - s.rss0 > s.cap_mb:

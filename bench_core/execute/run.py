@@ -23,7 +23,7 @@ from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_s
 from bench_core.profiles import get_profile
 from bench_core.provenance import git_state, hardware
 from bench_core.registry import Registry, unknown
-from bench_core.store import ErrorInfo, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
+from bench_core.store import ErrorInfo, Log, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
 
 
 def default_results_dir() -> Path:
@@ -233,6 +233,7 @@ class Recorder:
             ),
             error=ErrorInfo(**err) if err else None,
             outputs=dict(outcome.get("outputs") or {}),
+            log=Log(**outcome["log"]) if outcome.get("log") else None,
         )
         self.store.write(record)
         self.counts[record.status] += 1

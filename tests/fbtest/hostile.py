@@ -143,18 +143,19 @@ class Orphaner(Selector):
     at once or sleeps past its time limit (``sleep``)."""
 
     name, version = "hostile-orphan", "1"
-    params = {"sleep": 0.0}
 
     def rank(self, X, y, ctx):
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         # a double fork: the grandchild is re-parented away from the worker
         code = ("import os, subprocess, sys, time\n"
-                "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'])\n"
+                "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],\n"
+                "                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,\n"
+                "                     start_new_session=True)\n"
                 "print(p.pid, flush=True)\n")
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
         for pid in (child.pid, int(out.split()[0])):
             (_spy_dir() / f"orphan-{pid}").write_text(str(pid))
-        time.sleep(self.params["sleep"])
+        time.sleep(float(os.environ.get("FEATBENCH_ORPHAN_SLEEP", "0")))
         return X.var(axis=0)
 
 

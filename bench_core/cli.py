@@ -206,6 +206,8 @@ def cmd_run(args, registry) -> int:
         print("\ninterrupted: finished results are stored; run the same command again to resume", file=sys.stderr)
         return 130
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
+    if plan.elsewhere:
+        summary += f"; {plan.elsewhere} left to another driver that had claimed them"
     print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
     return 0
 

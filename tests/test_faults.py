@@ -531,3 +531,51 @@ def test_workers_sigkilled_mid_job_are_recorded_and_replaced(env, tmp_path):
     again = run_cli(args, env=env)
     assert again.returncode == 0 and "3 to run, 5 already done" in again.stderr, again.stderr
     assert {r["status"] for r in _records(results)} == {"done"}
+
+
+# ======================================================== 4: concurrent drivers share the work
+
+
+def test_two_concurrent_drivers_share_the_jobs(env, tmp_path):
+    results = tmp_path / "r"
+    args = [sys.executable, "-m", "bench_core", "run", "--method", "slow-ok", *TINY, "--seeds", "12", "-j", "1",
+            "--results", str(results)]
+    drivers = [subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outs = [d.communicate(timeout=400) for d in drivers]
+    assert [d.returncode for d in drivers] == [0, 0], [o[1][-2000:] for o in outs]
+    import re
+
+    ran = [int(re.search(r"results: (\d+) done", err).group(1)) for _out, err in outs]
+    assert sum(ran) == 12, ("each job runs once across both drivers", ran, [o[1] for o in outs])
+    assert all(n > 0 for n in ran), ("both drivers did some of the work", ran)
+    recs = _records(results)
+    assert len(recs) == 12 and len({r["key"] for r in recs}) == 12 and {r["status"] for r in recs} == {"done"}
+    assert not list(results.rglob("*.lock")), "every claim is released"
+
+
+def test_stale_claims_of_dead_drivers_are_taken_over_and_live_ones_respected(env, tmp_path):
+    import socket
+
+    results = tmp_path / "r"
+    args = ["run", "--method", "anova_f", *TINY, "--seeds", "2", "--results", str(results)]
+    plan = run_cli(  # a first run in another directory gives the jobs' keys and result paths
+        ["run", "--method", "anova_f", *TINY, "--seeds", "2", "--results", str(tmp_path / "probe")],
+                   env=env)
+    keys = sorted(p.stem for p in (tmp_path / "probe").rglob("*.json"))
+    recs = {json.loads(p.read_text())["seed"]: p for p in (tmp_path / "probe").rglob("*.json")}
+    assert plan.returncode == 0 and len(keys) == 2
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    host = socket.gethostname()
+    for seed, pid in ((0, dead.pid), (1, os.getpid())):  # seed 0: a dead claimant; seed 1: a live one
+        rel = recs[seed].relative_to(tmp_path / "probe")
+        lock = (results / rel).with_name(f".{recs[seed].stem}.lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        lock.write_text(json.dumps({"pid": pid, "host": host, "time": time.time()}))
+    proc = run_cli(args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "results: 1 done; 1 left to another driver that had claimed them" in proc.stderr, proc.stderr
+    assert [r["seed"] for r in _records(results)] == [0]
+    locks = list(results.rglob("*.lock"))
+    assert len(locks) == 1 and str(os.getpid()) in locks[0].read_text(), "the live claim is left alone"

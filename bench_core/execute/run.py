@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from bench_core.data.dataset import cache_dir, cache_path, data_dir, missing_reason, prepare
 from bench_core.errors import DataMissing, ResultWriteError, UsageError
+from bench_core.execute.claims import ClaimedElsewhere, Claims
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_seeds, select_names
 from bench_core.profiles import get_profile
@@ -59,6 +60,8 @@ class Plan:
     skipped: list[tuple[JobSpec, str]] = field(default_factory=list)
     not_applicable: list[tuple[str, str, str, str]] = field(default_factory=list)
     datasets: dict[str, str] = field(default_factory=dict)  # name -> cache path (to prepare)
+    #: Pending jobs this driver left to another one that had claimed or finished them (set by execute).
+    elsewhere: int = 0
 
 
 def _check_cards(registry: Registry) -> None:
@@ -204,6 +207,8 @@ class Recorder:
         self.executor = executor
         self.progress = progress
         self.counts: Counter[str] = Counter()
+        #: Jobs left to another driver that had claimed (or finished) them: not run, not recorded here.
+        self.elsewhere = 0
         self.started: dict[str, tuple[float, str]] = {}
         self.commit, self.dirty = git_state()
         self.hardware = hardware()
@@ -279,17 +284,37 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         cls = registry.executor(req.executor)
         executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device)
         fail_fast = FailFast()
+        claims = Claims(store)
+
+        def should_run(spec: JobSpec) -> str | None:
+            # claim first, so that nothing (not even a fail-fast 'skipped') overwrites another driver's result
+            if not claims.claim(spec):
+                return ClaimedElsewhere("claimed by another driver")
+            if not req.force and store.done(spec.track, spec.dataset, spec.method, spec.key):
+                claims.release(spec)
+                return ClaimedElsewhere("done by another driver since this run was planned")
+            return fail_fast(spec)
 
         def on_result(spec: JobSpec, outcome: dict[str, Any]) -> None:
+            message = (outcome.get("error") or {}).get("message")
+            if isinstance(message, ClaimedElsewhere):
+                recorder.elsewhere += 1
+                plan.elsewhere += 1
+                return
             fail_fast.observe(spec, outcome)
-            recorder.on_result(spec, outcome)
+            try:
+                recorder.on_result(spec, outcome)
+            finally:
+                claims.release(spec)
 
         order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
         try:
-            executor.run(order, on_result, recorder.on_start, fail_fast)
+            executor.run(order, on_result, recorder.on_start, should_run)
         except ResultWriteError as exc:
             exc.stored = sum(recorder.counts.values())  # type: ignore[attr-defined]
             raise
+        finally:
+            claims.release_all()
     return recorder.counts
 
 

@@ -579,3 +579,28 @@ def test_stale_claims_of_dead_drivers_are_taken_over_and_live_ones_respected(env
     assert [r["seed"] for r in _records(results)] == [0]
     locks = list(results.rglob("*.lock"))
     assert len(locks) == 1 and str(os.getpid()) in locks[0].read_text(), "the live claim is left alone"
+
+
+# ============================================== 8: plugin code cannot reach test data or other jobs' state
+
+
+def _snoop_run(env, results: Path, methods: str):
+    return run_cli(["run", "--method", methods, *TINY, "--seeds", "2", "-j", "1", "--results", str(results)],
+                   env=env)
+
+
+def test_a_method_cannot_reach_the_dataset_or_tamper_with_later_jobs(env, tmp_path):
+    """hostile-snoop walks gc and its caller frames for the Dataset, its splits and the Worker, and zeroes
+    every dataset it finds. It runs between anova_f's seed-0 and seed-1 jobs in the same worker (-j 1)."""
+    clean = tmp_path / "clean"
+    assert _snoop_run(env, clean, "anova_f").returncode == 0
+    attacked = tmp_path / "attacked"
+    proc = _snoop_run(env, attacked, "anova_f,hostile-snoop")
+    assert proc.returncode == 0, proc.stderr
+    spy = [json.loads(p.read_text()) for p in Path(env["FEATBENCH_SPY_DIR"]).glob("snoop-*.json")]
+    assert len(spy) == 2 + 3  # seed 0: main fit + 3 stability refits (smoke); seed 1: one fit
+    for found in spy:
+        assert found == {"datasets": 0, "splits": 0, "frames": 0, "workers": 0}, found
+    scores = {(r["method"], r["seed"]): r["scores"] for r in _records(attacked)}
+    for r in _records(clean):
+        assert scores[("anova_f", r["seed"])] == r["scores"], "a later job's scores changed"

@@ -19,6 +19,7 @@ from typing import Any, Callable
 
 from bench_core.errors import InvalidOutput
 from bench_core.execute.guard import StepGuard
+from bench_core.execute.host import MethodCrashed, MethodFailed
 from bench_core.execute.jobs import JobSpec
 
 
@@ -38,9 +39,9 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def _proc_status(field: str) -> float | None:
+def _proc_status(field: str, pid: int | str | None = "self") -> float | None:
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0  # kB -> MiB
@@ -49,10 +50,11 @@ def _proc_status(field: str) -> float | None:
     return None
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where unsupported."""
+def reset_peak_rss(pid: int | str = "self") -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of a process (this one by default); False where
+    unsupported."""
     try:
-        with open("/proc/self/clear_refs", "w") as fh:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
             fh.write("5")
         return True
     except OSError:
@@ -99,7 +101,7 @@ def _preimport() -> None:
 class Worker:
     """Holds what a worker process keeps warm between jobs: torch, the registry, recent datasets."""
 
-    def __init__(self, threads: int = 1, registry=None, max_datasets: int = 3) -> None:
+    def __init__(self, threads: int = 1, registry=None, max_datasets: int = 3, isolate: bool = False) -> None:
         configure_threads(threads)
         import torch
 
@@ -115,6 +117,14 @@ class Worker:
         self._datasets: OrderedDict[str, Any] = OrderedDict()
         self._warm: set[type] = set()
         self._max_datasets = max_datasets
+        #: With ``isolate``, plugin methods run in a separate method process that holds only what each call
+        #: hands it (:mod:`bench_core.execute.host`); the protocol and the scoring stay here.
+        self.host = None
+        if isolate:
+            from bench_core.execute.host import MethodHost
+
+            self.host = MethodHost()
+            self.host.ensure()
 
     def dataset(self, spec: JobSpec):
         from bench_core.data.dataset import load_cache
@@ -153,13 +163,19 @@ class Worker:
                 )
             track = self.registry.track(spec.track)
             dataset = self.dataset(spec)
-            if cls not in self._warm:
-                cls.warm_up()
-                self._warm.add(cls)
+            if self.host is not None:
+                method = self.host.proxy(spec.track, cls, spec.params)  # warm-up happens over there
+            else:
+                if cls not in self._warm:
+                    cls.warm_up()
+                    self._warm.add(cls)
+                method = cls(**spec.params)
             t0 = time.perf_counter()  # dataset loading and warm-up are not the job's time
             reset_ok = reset_peak_rss()
+            host_pid = self.host.pid if self.host is not None else None
+            host_reset = host_pid is not None and reset_peak_rss(host_pid)
             rss0 = _proc_status("VmRSS")
-            method = cls(**spec.params)
+            host_rss0 = _proc_status("VmRSS", host_pid) if host_reset else None
             guard = StepGuard(step or (lambda m: None))  # step boundaries stay in the protocol's hands
             guard.wrap(method)
             ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
@@ -175,6 +191,12 @@ class Worker:
                 raise InvalidOutput(f"protocol produced non-numeric scores {bad[:3]}")
             outcome.update(status="done", scores={k: float(v) for k, v in out.scores.items()},
                            outputs=out.outputs, fit_s=out.fit_time_s)
+        except MethodFailed as exc:  # plugin code raised in the method process
+            status = "oom" if exc.type_name == "OutOfMemoryError" else "error"
+            outcome.update(status=status, error={"type": exc.type_name, "message": exc.message,
+                                                 "traceback": exc.traceback_text})
+        except MethodCrashed as exc:
+            outcome.update(status="crashed", error={"type": "crashed", "message": safe_message(exc)})
         except InvalidOutput as exc:
             outcome.update(status="invalid", error={"type": "InvalidOutput", "message": safe_message(exc)})
         except MemoryError as exc:
@@ -189,6 +211,12 @@ class Worker:
         hwm = _proc_status("VmHWM") if reset_ok else None
         memory: dict[str, Any] = {"rss_start_mb": rss0, "peak_rss_mb": hwm,
                                   "peak_delta_mb": (hwm - rss0) if (hwm is not None and rss0 is not None) else None}
+        if self.host is not None and host_reset and host_rss0 is not None:
+            # the method's own footprint is in its process: add its peak growth during the job
+            host_hwm = _proc_status("VmHWM", host_pid)
+            if host_hwm is not None and memory["peak_delta_mb"] is not None:
+                memory["peak_delta_mb"] += max(0.0, host_hwm - host_rss0)
+                memory["peak_rss_mb"] = (hwm or 0.0) + host_hwm
         if device.startswith("cuda"):
             import torch
 

@@ -69,7 +69,7 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
 
     capture = Capture()  # fds 1 and 2 of this worker (and its children) go to a bounded per-job tail
     capture.start()
-    worker = Worker(threads=threads)
+    worker = Worker(threads=threads, isolate=os.environ.get("FEATBENCH_METHOD_PROCESS", "1") != "0")
     conn.send(("ready", worker.env))
     last = [0.0]
 
@@ -89,7 +89,14 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
         spec = JobSpec.from_dict(msg)
         capture.reset()
         outcome = worker.run(spec, progress, step)
-        kill_descendants()  # no child outlives its job
+        host = worker.host
+        kill_descendants(frozenset([host.pid]) if host is not None and host.pid else frozenset())  # no child
+        # outlives its job (the method process stays; it is restarted here, between jobs, if it died)
+        if host is not None:
+            try:
+                host.ensure()
+            except Exception:  # noqa: BLE001 - the next job's request retries and records the failure
+                pass
         outcome["log"] = capture.collect()
         conn.send(("result", outcome))
 
@@ -131,7 +138,7 @@ class _Slot:
         self.started = time.monotonic()
         self.deadline = self.started + spec.timeout_s if spec.timeout_s else float("inf")
         self.job_deadline = self.started + spec.job_timeout_s if spec.job_timeout_s else float("inf")
-        self.rss0 = rss_mb(self.process.pid)
+        self.rss0 = tree_rss_mb(self.process.pid)  # the worker with its method process
         self.cap_mb = cap_mb
         self.progress = None
         self.last_step = None

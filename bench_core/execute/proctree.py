@@ -56,15 +56,18 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid`` (breadth first)."""
+def descendants(pid: int, keep: frozenset[int] = frozenset()) -> list[int]:
+    """Every live descendant of ``pid`` (breadth first); pids in ``keep`` are walked through but left out."""
     seen: list[int] = []
+    walked: set[int] = set()
     frontier = children(pid)
     while frontier:
         nxt: list[int] = []
         for c in frontier:
-            if c not in seen:
-                seen.append(c)
+            if c not in walked:
+                walked.add(c)
+                if c not in keep:
+                    seen.append(c)
                 nxt.extend(children(c))
         frontier = nxt
     return seen
@@ -109,12 +112,13 @@ def kill_tree(pid: int) -> None:
         pass
 
 
-def kill_descendants() -> int:
-    """In a worker, after a job: SIGKILL every descendant of this process and reap them; return how many."""
+def kill_descendants(keep: frozenset[int] = frozenset()) -> int:
+    """In a worker, after a job: SIGKILL every descendant of this process (but ``keep``: its method process)
+    and reap them; return how many."""
     me = os.getpid()
     total = 0
     for _ in range(5):
-        found = descendants(me)
+        found = descendants(me, keep)
         if not found:
             break
         _kill(found)
@@ -125,7 +129,7 @@ def kill_descendants() -> int:
         except ChildProcessError:
             break
         if pid == 0:
-            if not descendants(me):
+            if not descendants(me, keep):
                 break
             continue
     return total

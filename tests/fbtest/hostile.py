@@ -159,7 +159,38 @@ class Orphaner(Selector):
         return X.var(axis=0)
 
 
-ALL = [ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
+class Snoop(Selector):
+    """Looks for the dataset, its splits and the test rows (gc, caller frames), records what it found, then
+    zeroes the labels and rows of every dataset it can reach."""
+
+    name, version = "hostile-snoop", "1"
+
+    def rank(self, X, y, ctx):
+        import gc
+        import json
+
+        from bench_core.data.dataset import Dataset, Split
+
+        found = {"datasets": 0, "splits": 0, "frames": 0, "workers": 0}
+        for o in gc.get_objects():
+            if isinstance(o, Dataset):
+                found["datasets"] += 1
+                o.y[:] = 0
+                o.X[:] = 0.0
+            elif isinstance(o, Split):
+                found["splits"] += 1
+            elif type(o).__name__ == "Worker":
+                found["workers"] += 1
+        f = sys._getframe(1)
+        while f is not None:
+            if any(isinstance(v, (Dataset, Split)) for v in list(f.f_locals.values())):
+                found["frames"] += 1
+            f = f.f_back
+        (_spy_dir() / f"snoop-{time.time_ns()}.json").write_text(json.dumps(found))
+        return X.var(axis=0)
+
+
+ALL = [Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
        ChildMemoryHog, Orphaner]
 
 

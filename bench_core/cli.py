@@ -1,19 +1,22 @@
 """``featbench``: list, run, leaderboard, compare, check, datasets.
 
 Exit status: 0 on success; 1 when ``compare`` finds a regression or ``check`` a failing check or
-``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch),
-with a one-line error on stderr and nothing written.
+``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
+an unusable results, cache or data directory), with a one-line error on stderr and nothing written; 3 when
+a run stops because a result could not be stored (disk full, read-only filesystem), with one line naming
+the file and the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from bench_core.errors import PluginError, UsageError
+from bench_core.errors import PluginError, ResultWriteError, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,22 +24,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _names(values: Sequence[str] | None) -> list[str] | None:
-    if not values:
+def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
+    """Comma-separated or repeated names; ``None`` when the option is absent. An empty name (``--method ""``,
+    ``--method ","``, ``a,,b``) is bad input, never "everything"."""
+    if values is None:
         return None
     out: list[str] = []
     for v in values:
-        out.extend(p.strip() for p in v.split(",") if p.strip())
-    return out or None
+        parts = [p.strip() for p in v.split(",")]
+        if not v.strip() or any(not p for p in parts):
+            raise UsageError(f"{option or 'a name list'} got an empty name in {v!r}; give one or more names, "
+                             f"comma-separated (omit the option to select every one)")
+        out.extend(parts)
+    return out
 
 
 def _positive_float(text: str) -> float:
+    """A finite number > 0 (``nan`` would switch a limit off: every comparison with it is false)."""
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, not {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, not {text!r}") from None
+    if not math.isfinite(v) or v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite positive number, not {text!r}")
     return v
 
 
@@ -116,7 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_list(args, registry) -> int:
-    tracks = _names(args.track) or list(registry.tracks)
+    tracks = _names(args.track, "--track") or list(registry.tracks)
     for t in tracks:
         registry.track(t)
     if args.json:
@@ -173,7 +183,7 @@ def cmd_run(args, registry) -> int:
     from bench_core.progress import Progress
 
     req = RunRequest(
-        tracks=_names(args.track), methods=_names(args.method), datasets=_names(args.dataset),
+        tracks=_names(args.track, "--track"), methods=_names(args.method, "--method"), datasets=_names(args.dataset, "--dataset"),
         profile=args.profile, seeds=args.seeds, jobs=args.jobs, executor=args.executor, device=args.device,
         threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
         results=args.results,
@@ -187,6 +197,7 @@ def cmd_run(args, registry) -> int:
           f"{len(plan.not_applicable)} method/dataset pair(s) not applicable", file=sys.stderr)
     for reason in sorted({r for _s, r in plan.skipped}):
         print(f"  skipped: {reason}", file=sys.stderr)
+    store.warn_damaged("will be re-run (each is replaced by a fresh result)")
     total = len(plan.pending) + len(plan.skipped)
     progress = Progress(total, enabled=not args.no_progress)
     try:
@@ -195,6 +206,8 @@ def cmd_run(args, registry) -> int:
         print("\ninterrupted: finished results are stored; run the same command again to resume", file=sys.stderr)
         return 130
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
+    if plan.elsewhere:
+        summary += f"; {plan.elsewhere} left to another driver that had claimed them"
     print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
     return 0
 
@@ -203,22 +216,24 @@ def cmd_leaderboard(args, registry) -> int:
     from bench_core.data.dataset import cache_dir
     from bench_core.execute.run import default_results_dir
     from bench_core.leaderboard import FORMATS, build, write
-    from bench_core.store import Store
+    from bench_core.store import Store, usable_directory
 
-    formats = _names([args.format]) or []
+    formats = _names([args.format], "--format") or []
     for f in formats:
         if f not in FORMATS:
             raise UsageError(f"unknown format {f!r} (valid: {', '.join(FORMATS)})")
-    tracks = _names(args.track)
+    tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
+    store.warn_damaged("left out of the leaderboard")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
+    usable_directory(out, "--out" if args.out else "leaderboard directory")
     board = build(records, registry, args.profile)
-    out = Path(args.out) if args.out else cache_dir() / "leaderboards" / args.profile
     written = write(board, out, formats)
     if args.print:
         print(board.markdown())
@@ -231,13 +246,14 @@ def cmd_compare(args, registry) -> int:
     from bench_core.execute.run import default_results_dir
     from bench_core.store import Store
 
-    tracks = _names(args.track)
+    tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
     baseline = load_baseline(Path(args.baseline) / args.profile, tracks)
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
+    store.warn_damaged("left out of the comparison")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile)
@@ -323,6 +339,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except PluginError as exc:
         print(f"featbench: plugin error: {exc}", file=sys.stderr)
         return 2
+    except ResultWriteError as exc:
+        stored = getattr(exc, "stored", None)
+        done = f" ({stored} result(s) stored before it)" if stored is not None else ""
+        print(f"featbench: error: {exc}; the run stopped{done}", file=sys.stderr)
+        return 3
     except BrokenPipeError:  # e.g. `featbench list | head`
         return 0
 

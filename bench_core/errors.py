@@ -32,3 +32,10 @@ class ChecksumMismatch(UsageError):
 
 class NotApplicable(Exception):
     """A method cannot run on a dataset by declaration (e.g. the oracle on data without ground truth)."""
+
+
+class ResultWriteError(Exception):
+    """A result file could not be written (disk full, read-only filesystem): the run stops, loudly.
+
+    ``featbench run`` exits with status 3 and one line naming the file and the reason.
+    """

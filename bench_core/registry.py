@@ -98,6 +98,11 @@ class DatasetRegister:
         except CardError as exc:
             self.card_errors[str(path)] = str(exc)
             return
+        bad = [t for t in card.tracks if t not in TRACKS]
+        if bad:
+            self.card_errors[str(path)] = (f"dataset card {path}: unknown track {bad[0]!r} "
+                                           f"(valid: {', '.join(sorted(TRACKS))}){did_you_mean(bad[0], TRACKS)}")
+            return
         if card.name in self.cards:
             self.card_errors[str(path)] = (
                 f"dataset card {path}: duplicate dataset name {card.name!r} (also in {self.cards[card.name].path})"
@@ -227,6 +232,14 @@ class _Loader:
         self.registry = Registry()
         self.hook_names = _hook_names()
 
+    #: Set by the SIGINT handler that :func:`load_registry` installs: a real Ctrl-C, which must stop the
+    #: command, as opposed to a ``KeyboardInterrupt`` raised by plugin code, which breaks only that plugin.
+    user_interrupted = False
+
+    def reraise_if_user_interrupt(self, exc: BaseException) -> None:
+        if isinstance(exc, KeyboardInterrupt) and self.user_interrupted:
+            raise exc
+
     def fail(self, info: PluginInfo, reason: str, obj: Any = None) -> None:
         info.status, info.reason = "broken", reason
         if obj is not None and self.pm.is_registered(obj):
@@ -238,8 +251,10 @@ class _Loader:
     def load(self, info: PluginInfo, loader: Callable[[], Any]) -> None:
         try:
             obj = loader()
-        except Exception as exc:  # noqa: BLE001 - any import error breaks only this plugin
-            return self.fail(info, f"import failed: {type(exc).__name__}: {exc}")
+        except BaseException as exc:  # noqa: BLE001 - any import error breaks only this plugin, even
+            # sys.exit() or KeyboardInterrupt at import: neither may end the command (let alone with status 0)
+            self.reraise_if_user_interrupt(exc)
+            return self.fail(info, f"import failed: {_describe(exc)}")
         impls = [n for n in dir(obj) if self.pm.parse_hookimpl_opts(obj, n) is not None]
         bad = [n for n in impls if n not in self.hook_names]
         if bad:
@@ -253,8 +268,9 @@ class _Loader:
         info.hooks = sorted(impls)
         try:
             staged = self.call_hooks(info)
-        except Exception as exc:  # noqa: BLE001
-            detail = str(exc) if isinstance(exc, DeclarationError) else f"{type(exc).__name__}: {exc}"
+        except BaseException as exc:  # noqa: BLE001 - a hook that raises SystemExit breaks only its plugin
+            self.reraise_if_user_interrupt(exc)
+            detail = _safe_str(exc) if isinstance(exc, DeclarationError) else _describe(exc)
             return self.fail(info, f"registration failed: {detail}", obj)
         conflict = self.conflict(staged)
         if conflict:
@@ -334,14 +350,56 @@ def _sorted_entry_points() -> list[md.EntryPoint]:
     return sorted(unique, key=key)
 
 
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        return "<its message could not be rendered>"
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message`` of an exception raised by plugin code (``SystemExit: 0`` for ``sys.exit(0)``)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: {exc.code!r}" if exc.code is not None else "SystemExit"
+    text = _safe_str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def load_registry(strict: bool | None = None, env: Mapping[str, str] | None = None) -> Registry:
-    """Discover and load every plugin; return the registry (broken plugins are listed in ``.plugins``)."""
+    """Discover and load every plugin; return the registry (broken plugins are listed in ``.plugins``).
+
+    A plugin whose import or hook raises anything, ``SystemExit`` and ``KeyboardInterrupt`` included, is
+    listed as broken with the reason. A real Ctrl-C during loading still stops the command: a SIGINT
+    handler installed for the duration of loading (main thread only) tells it apart.
+    """
+    import signal
+
+    loader_box: list[_Loader] = []
+
+    def on_sigint(signum, frame):
+        if loader_box:
+            loader_box[0].user_interrupted = True
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_sigint)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        return _load_registry(strict, env, loader_box)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _load_registry(strict: bool | None, env: Mapping[str, str] | None, loader_box: list) -> Registry:
     env = os.environ if env is None else env
     if strict is None:
         strict = env.get("FEATBENCH_STRICT_PLUGINS", "") not in ("", "0", "false", "no")
     allow = _env_list("FEATBENCH_LOAD_PLUGINS", env)
     block = set(_env_list("FEATBENCH_DISABLE_PLUGINS", env) or [])
     loader = _Loader(strict)
+    loader_box.append(loader)
 
     loader.load(PluginInfo(name="featbench-core", module=CORE_PLUGIN, dist=HOST_DISTRIBUTION,
                            version=_version()), lambda: importlib.import_module(CORE_PLUGIN))
@@ -373,6 +431,13 @@ def _version() -> str:
 
 
 def format_exception(exc: BaseException, limit: int = 4000) -> str:
-    """A traceback string, truncated from the top to ``limit`` characters."""
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    """A traceback string, truncated from the top to ``limit`` characters (never raises, even for an
+    exception whose ``__str__`` raises)."""
+    try:
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except BaseException:  # noqa: BLE001 - a hostile __str__ or __repr__
+        try:
+            text = "".join(traceback.format_tb(exc.__traceback__)) + f"{type(exc).__name__}: <unprintable>"
+        except BaseException:  # noqa: BLE001
+            text = "<traceback unavailable>"
     return text[-limit:]

@@ -69,6 +69,14 @@ class Memory:
 
 
 @dataclass
+class Log:
+    """The job's captured stdout and stderr (local executor): their total size and the last few KiB."""
+
+    bytes: int
+    tail: str
+
+
+@dataclass
 class Provenance:
     featbench: str
     plugin: dict[str, str | None]
@@ -107,6 +115,9 @@ class ResultRecord:
     error: ErrorInfo | None = None
     #: Per-job artefacts the track keeps (e.g. the selectors' feature order), to recompute scores later.
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: What the method (and its children) wrote to stdout and stderr, bounded; ``null`` where not captured
+    #: (the ``inline`` executor, a job whose worker was killed).
+    log: Log | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -186,12 +197,47 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that a reader sees either the old file or the whole new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
     _fsync_dir(path.parent)
+
+
+def usable_directory(path: Path, what: str) -> None:
+    """Raise :class:`~bench_core.errors.UsageError` unless ``path`` is, or can become, a writable directory.
+
+    An existing directory is probed by creating and removing an empty file in it (so a read-only
+    filesystem is caught even for root); a missing one needs its nearest existing ancestor to be a writable
+    directory. Nothing is left behind.
+    """
+    from bench_core.errors import UsageError
+
+    path = Path(path)
+    probe_dir = path
+    while not probe_dir.exists():
+        if probe_dir.is_symlink():
+            raise UsageError(f"{what} {path}: {probe_dir} is a dangling symbolic link")
+        if probe_dir.parent == probe_dir:
+            break
+        probe_dir = probe_dir.parent
+    if not probe_dir.is_dir():
+        raise UsageError(f"{what} {path} is not usable: {probe_dir} is not a directory")
+    probe = probe_dir / f".featbench-probe.{os.getpid()}.tmp"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"{what} {path} is not writable: {exc.strerror or exc}") from None
 
 
 class Store:
@@ -199,41 +245,91 @@ class Store:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+        #: Result files found damaged by :meth:`done` or :meth:`iter_records` (path -> reason), for the
+        #: caller to name in a warning: a damaged file is never skipped or re-run in silence.
+        self.damaged: dict[Path, str] = {}
 
     def path_for(self, track: str, dataset: str, method: str, key: str) -> Path:
         return self.root / track / dataset / method / f"{key}.json"
 
     def write(self, record: ResultRecord) -> Path:
+        """Write one result atomically; raise :class:`~bench_core.errors.ResultWriteError` if it cannot be
+        stored (the caller stops the run: a result is never dropped in silence)."""
+        from bench_core.errors import ResultWriteError
+
         path = self.path_for(record.track, record.dataset, record.method, record.key)
         text = json.dumps(record.to_json(), indent=1, sort_keys=True, allow_nan=False)
-        atomic_write_text(path, text + "\n")
+        try:
+            atomic_write_text(path, text + "\n")
+        except OSError as exc:
+            raise ResultWriteError(f"cannot store a result ({path}): {exc.strerror or exc}") from exc
         return path
 
+    def check_writable(self) -> None:
+        """Raise :class:`~bench_core.errors.UsageError` unless results can be written under the root."""
+        usable_directory(self.root, "results directory")
+
     def read(self, path: Path) -> dict[str, Any] | None:
+        rec, _reason = self._load(path)
+        return rec
+
+    @staticmethod
+    def _load(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+        """``(record, None)`` for a sound result file, else ``(None, why it is damaged)``."""
         try:
             with open(path, encoding="utf-8") as fh:
-                return json.load(fh)
-        except (OSError, ValueError):
-            return None
+                rec = json.load(fh)
+        except OSError as exc:
+            return None, f"unreadable: {exc.strerror or exc}"
+        except UnicodeDecodeError:
+            return None, "not UTF-8 text"
+        except ValueError as exc:
+            return None, f"not valid JSON (truncated or garbage): {str(exc).splitlines()[0][:80]}"
+        if not isinstance(rec, dict):
+            return None, f"not a result record (a JSON {type(rec).__name__})"
+        if rec.get("schema_version") != SCHEMA_VERSION:
+            return None, f"schema version {rec.get('schema_version')!r}, expected {SCHEMA_VERSION}"
+        if rec.get("key") != path.stem:
+            return None, f"its key {str(rec.get('key'))[:16]}... does not match its file name"
+        if rec.get("status") not in STATUSES:
+            return None, f"unknown status {rec.get('status')!r}"
+        return rec, None
 
     def done(self, track: str, dataset: str, method: str, key: str) -> bool:
-        """Whether a job with this key has a readable result with status ``done``."""
+        """Whether a job with this key has a sound result with status ``done`` (a damaged file is noted in
+        :attr:`damaged` and counts as not done, so the job is re-run)."""
         path = self.path_for(track, dataset, method, key)
         if not path.exists():
             return False
-        rec = self.read(path)
-        return bool(rec) and rec.get("key") == key and rec.get("status") == "done"
+        rec, reason = self._load(path)
+        if reason:
+            self.damaged[path] = reason
+            return False
+        return rec.get("status") == "done"
 
     def iter_records(self, track: str | None = None) -> Iterator[dict[str, Any]]:
+        """Every sound result file; damaged ones are noted in :attr:`damaged` and left out."""
         base = self.root / track if track else self.root
         if not base.is_dir():
             return
         for path in sorted(base.rglob("*.json")):
             if path.name.startswith("."):
                 continue
-            rec = self.read(path)
-            if rec and rec.get("schema_version") == SCHEMA_VERSION and path.stem == rec.get("key"):
-                yield rec
+            rec, reason = self._load(path)
+            if reason:
+                self.damaged[path] = reason
+                continue
+            yield rec
+
+    def warn_damaged(self, action: str, stream=None) -> None:
+        """Print one warning line per damaged file noted so far (``action``: what is done about them)."""
+        import sys
+
+        stream = stream or sys.stderr
+        if self.damaged:
+            print(f"warning: {len(self.damaged)} damaged result file(s) {action}:", file=stream)
+            for path, reason in sorted(self.damaged.items()):
+                print(f"  {path}: {reason}", file=stream)
 
     def clean_stale_temporaries(self) -> int:
         """Remove temporary files left by writers that are no longer running; return how many."""

@@ -13,10 +13,14 @@ from bench_core.errors import DataMissing
 
 
 def verify_cards(cards: Sequence[Card], registry, data_root: Path | None, write: bool = False) -> int:
-    """Print one row per card; return 1 if any checksum differs (0 otherwise; missing data is reported)."""
+    """Print one row per card; return 1 if any checksum differs (0 otherwise; missing data is reported).
+
+    Data a card may not hold (NaN without declared handling, infinite values, one class for classification)
+    raises :class:`~bench_core.errors.UsageError` naming the card, before any checksum is written."""
     from tabulate import tabulate
 
     rows, bad = [], 0
+    to_write: list[tuple[Card, str, str]] = []  # written only once every card was derived without refusal
     for card in cards:
         try:
             ds, derived = materialise(card, registry.loader_fns, registry.reader_fns, data_root, verify=False)
@@ -31,12 +35,14 @@ def verify_cards(cards: Sequence[Card], registry, data_root: Path | None, write:
         if max(leaks) > 0:
             note += f"; leakage: up to {max(leaks)} test row(s) duplicated in train"
         if write and src_ok != "MISMATCH" and (data_ok != "ok" or split_ok != "ok"):
-            write_checksums(Path(card.path), derived.data, derived.splits)
+            to_write.append((card, derived.data, derived.splits))
             data_ok = data_ok if data_ok == "ok" else "written"
             split_ok = split_ok if split_ok == "ok" else "written"
         if "MISMATCH" in (src_ok, data_ok, split_ok):
             bad += 1
         rows.append([card.name, src_ok, data_ok, split_ok, f"{ds.X.nbytes / 2**20:.1f} MiB", note])
+    for card, data, splits in to_write:
+        write_checksums(Path(card.path), data, splits)
     print(tabulate(rows, headers=["dataset", "source file", "data", "splits", "size", "notes"]))
     if bad:
         print(f"{bad} dataset(s) differ from their cards", file=sys.stderr)

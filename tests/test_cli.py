@@ -29,7 +29,7 @@ def _assert_usage_error(proc, *fragments):
     (["run", "--seeds", "two"], ["--seeds must be a count"]),
     (["run", "--dataset", "breast_cancer", "--seeds", "0,11"], ["has 10 splits", "seed 11 does not exist"]),
     (["run", "--jobs", "0"], ["--jobs must be >= 1"]),
-    (["run", "--timeout", "-3"], ["expected a positive number"]),
+    (["run", "--timeout", "-3"], ["expected a finite positive number"]),
     (["run", "--device", "tpu"], ["unknown device 'tpu'", "auto, cpu, cuda"]),
     (["frobnicate"], ["invalid choice: 'frobnicate'"]),
     (["check", "nonexistent"], ["unknown method 'nonexistent'"]),

@@ -191,6 +191,8 @@ def parse_card(path: Path, known_properties: Mapping[str, str] | None = None) ->
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise CardError(f"malformed dataset card {where}: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CardError(f"malformed dataset card {where}: not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise CardError(f"cannot read dataset card {where}: {exc.strerror}") from None
     return card_from_dict(raw, where, known_properties)
@@ -259,6 +261,8 @@ def card_from_dict(raw: Mapping[str, Any], where: str, known_properties: Mapping
     _check_keys(f"{pre} [split]", sp, _SPLIT_KEYS)
     method = _choice(f"{pre} [split] method", sp.get("method", "stratified_shuffle"), SPLIT_METHODS)
     seed = _typed(f"{pre} [split] seed", sp.get("seed", 0), int, "an integer")
+    if not 0 <= seed < 2**32:
+        raise CardError(f"{pre} [split] seed must be an integer in [0, 2**32), not {seed}")
     if method == "predefined":
         n_splits = _typed(f"{pre} [split] n_splits", sp.get("n_splits", 1), int, "an integer")
         if n_splits < 1:

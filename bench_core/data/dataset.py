@@ -235,6 +235,31 @@ def load_raw(card: Card, loaders: Mapping[str, Loader], readers: Mapping[str, Lo
 _ARRAY_NAME = __import__("re").compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 
+def check_values(card: Card, X: np.ndarray, y: np.ndarray) -> None:
+    """Refuse data a method would be blamed for: bad data is the card's problem, named with the card.
+
+    - infinite values in X: always refused;
+    - NaN in X: refused unless the card declares how missing values are handled (``[preprocess] impute``);
+    - NaN labels: always refused;
+    - one class only: refused for ``task = "classification"`` cards (unlabelled data of the other tasks may
+      legitimately have ``y = 0`` everywhere).
+    """
+    name = f"dataset {card.name!r} ({card.path or 'no card file'})"
+    if X.dtype.kind == "f":
+        n_inf = int(np.isinf(X).sum())
+        if n_inf:
+            raise UsageError(f"{name}: X has {n_inf} infinite value(s); fix its loader (infinite values have no "
+                             f"declared handling)")
+        n_nan = int(np.isnan(X).sum())
+        if n_nan and card.preprocess.impute == "none":
+            raise UsageError(f"{name}: X has {n_nan} NaN value(s) (missing values) and the card declares no "
+                             f"handling; set [preprocess] impute = \"mean\" or fix its loader")
+    if y.dtype.kind in "fc" and np.isnan(y).any():
+        raise UsageError(f"{name}: y has {int(np.isnan(y).sum())} NaN label(s); every row needs a label")
+    if card.task == "classification" and len(np.unique(y)) < 2:
+        raise UsageError(f"{name}: y has one class only; a classification dataset needs at least two")
+
+
 def _encode(card: Card, raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     X = np.asarray(raw.X)
     # float32 stays float32 (activation sets are large); everything else becomes float64
@@ -244,6 +269,7 @@ def _encode(card: Card, raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarra
     y_raw = np.asarray(raw.y).ravel()
     if len(y_raw) != X.shape[0]:
         raise UsageError(f"dataset {card.name!r}: X has {X.shape[0]} rows but y has {len(y_raw)}")
+    check_values(card, X, y_raw)
     classes, y = np.unique(y_raw, return_inverse=True)
     for name, arr in raw.arrays.items():
         if not isinstance(name, str) or not _ARRAY_NAME.match(name):
@@ -374,10 +400,12 @@ def prepare(
     source_file_checksum(card, data_root)
     if path.exists():
         try:
-            load_cache(card, path)
-            return path
+            ds = load_cache(card, path)
         except (ChecksumMismatch, OSError, ValueError, KeyError):
             pass  # corrupt or stale cache: rebuild it (materialise raises if the card itself is wrong)
+        else:
+            check_values(card, ds.X, ds.y)
+            return path
     ds, _ = materialise(card, loaders, readers, data_root)
     save_cache(ds, path)
     return path

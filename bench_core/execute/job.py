@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from bench_core.errors import InvalidOutput
+from bench_core.execute.guard import StepGuard
+from bench_core.execute.host import MethodCrashed, MethodFailed
 from bench_core.execute.jobs import JobSpec
 
 
@@ -37,9 +39,9 @@ def resolve_device(requested: str) -> str:
     return requested
 
 
-def _proc_status(field: str) -> float | None:
+def _proc_status(field: str, pid: int | str | None = "self") -> float | None:
     try:
-        with open("/proc/self/status") as fh:
+        with open(f"/proc/{pid}/status") as fh:
             for line in fh:
                 if line.startswith(field + ":"):
                     return int(line.split()[1]) / 1024.0  # kB -> MiB
@@ -48,10 +50,11 @@ def _proc_status(field: str) -> float | None:
     return None
 
 
-def reset_peak_rss() -> bool:
-    """Reset the kernel's peak-RSS counter (VmHWM) of this process; False where unsupported."""
+def reset_peak_rss(pid: int | str = "self") -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM) of a process (this one by default); False where
+    unsupported."""
     try:
-        with open("/proc/self/clear_refs", "w") as fh:
+        with open(f"/proc/{pid}/clear_refs", "w") as fh:
             fh.write("5")
         return True
     except OSError:
@@ -98,7 +101,7 @@ def _preimport() -> None:
 class Worker:
     """Holds what a worker process keeps warm between jobs: torch, the registry, recent datasets."""
 
-    def __init__(self, threads: int = 1, registry=None, max_datasets: int = 3) -> None:
+    def __init__(self, threads: int = 1, registry=None, max_datasets: int = 3, isolate: bool = False) -> None:
         configure_threads(threads)
         import torch
 
@@ -114,6 +117,14 @@ class Worker:
         self._datasets: OrderedDict[str, Any] = OrderedDict()
         self._warm: set[type] = set()
         self._max_datasets = max_datasets
+        #: With ``isolate``, plugin methods run in a separate method process that holds only what each call
+        #: hands it (:mod:`bench_core.execute.host`); the protocol and the scoring stay here.
+        self.host = None
+        if isolate:
+            from bench_core.execute.host import MethodHost
+
+            self.host = MethodHost()
+            self.host.ensure()
 
     def dataset(self, spec: JobSpec):
         from bench_core.data.dataset import load_cache
@@ -152,16 +163,24 @@ class Worker:
                 )
             track = self.registry.track(spec.track)
             dataset = self.dataset(spec)
-            if cls not in self._warm:
-                cls.warm_up()
-                self._warm.add(cls)
+            if self.host is not None:
+                method = self.host.proxy(spec.track, cls, spec.params)  # warm-up happens over there
+            else:
+                if cls not in self._warm:
+                    cls.warm_up()
+                    self._warm.add(cls)
+                method = cls(**spec.params)
             t0 = time.perf_counter()  # dataset loading and warm-up are not the job's time
             reset_ok = reset_peak_rss()
+            host_pid = self.host.pid if self.host is not None else None
+            host_reset = host_pid is not None and reset_peak_rss(host_pid)
             rss0 = _proc_status("VmRSS")
-            method = cls(**spec.params)
+            host_rss0 = _proc_status("VmRSS", host_pid) if host_reset else None
+            guard = StepGuard(step or (lambda m: None))  # step boundaries stay in the protocol's hands
+            guard.wrap(method)
             ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
                           threads=self.threads, progress=progress or (lambda f, m="": None),
-                          step=step or (lambda m: None))
+                          step=guard.step)
             if device.startswith("cuda"):
                 import torch
 
@@ -172,18 +191,32 @@ class Worker:
                 raise InvalidOutput(f"protocol produced non-numeric scores {bad[:3]}")
             outcome.update(status="done", scores={k: float(v) for k, v in out.scores.items()},
                            outputs=out.outputs, fit_s=out.fit_time_s)
+        except MethodFailed as exc:  # plugin code raised in the method process
+            status = "oom" if exc.type_name == "OutOfMemoryError" else "error"
+            outcome.update(status=status, error={"type": exc.type_name, "message": exc.message,
+                                                 "traceback": exc.traceback_text})
+        except MethodCrashed as exc:
+            outcome.update(status="crashed", error={"type": "crashed", "message": safe_message(exc)})
         except InvalidOutput as exc:
-            outcome.update(status="invalid", error={"type": "InvalidOutput", "message": str(exc)})
+            outcome.update(status="invalid", error={"type": "InvalidOutput", "message": safe_message(exc)})
         except MemoryError as exc:
-            outcome.update(status="oom", error={"type": "MemoryError", "message": str(exc) or "MemoryError",
+            outcome.update(status="oom", error={"type": "MemoryError", "message": safe_message(exc),
                                                 "traceback": format_exception(exc)})
-        except Exception as exc:  # noqa: BLE001 - every failure of plugin code is an outcome
+        except BaseException as exc:  # noqa: BLE001 - every failure of plugin code is an outcome, even
+            # SystemExit (a method calling sys.exit), KeyboardInterrupt and bare BaseException: none of them
+            # may end the run, let alone with status 0
             status = "oom" if type(exc).__name__ == "OutOfMemoryError" else "error"
-            outcome.update(status=status, error={"type": type(exc).__name__, "message": str(exc),
+            outcome.update(status=status, error={"type": _type_name(exc), "message": safe_message(exc),
                                                  "traceback": format_exception(exc)})
         hwm = _proc_status("VmHWM") if reset_ok else None
         memory: dict[str, Any] = {"rss_start_mb": rss0, "peak_rss_mb": hwm,
                                   "peak_delta_mb": (hwm - rss0) if (hwm is not None and rss0 is not None) else None}
+        if self.host is not None and host_reset and host_rss0 is not None:
+            # the method's own footprint is in its process: add its peak growth during the job
+            host_hwm = _proc_status("VmHWM", host_pid)
+            if host_hwm is not None and memory["peak_delta_mb"] is not None:
+                memory["peak_delta_mb"] += max(0.0, host_hwm - host_rss0)
+                memory["peak_rss_mb"] = (hwm or 0.0) + host_hwm
         if device.startswith("cuda"):
             import torch
 
@@ -194,6 +227,36 @@ class Worker:
         outcome["environment"] = self.env
         outcome["pid"] = os.getpid()
         return outcome
+
+
+def _type_name(exc: BaseException) -> str:
+    try:
+        return str(type(exc).__name__)
+    except BaseException:  # noqa: BLE001 - a hostile metaclass
+        return "BaseException"
+
+
+def safe_message(exc: BaseException) -> str:
+    """``str(exc)``, or a description when it is empty or its ``__str__`` itself raises.
+
+    ``SystemExit`` reads ``sys.exit(<code>)``, so that a method that tried to end the run is named as such.
+    """
+    name = _type_name(exc)
+    if isinstance(exc, SystemExit):
+        return f"the method called sys.exit({exc.code!r})" if _safe(lambda: repr(exc.code)) else \
+            "the method called sys.exit()"
+    text = _safe(lambda: str(exc))
+    if text is None:
+        return f"{name} (its message could not be rendered: its __str__ raised)"
+    return text or name
+
+
+def _safe(fn: Callable[[], str]) -> str | None:
+    try:
+        out = fn()
+        return out if isinstance(out, str) else None
+    except BaseException:  # noqa: BLE001
+        return None
 
 
 def failure(status: str, message: str, **extra: Any) -> dict[str, Any]:

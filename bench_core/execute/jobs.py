@@ -106,26 +106,39 @@ def make_spec(
     )
 
 
+#: No dataset has more splits than this; a larger count or seed is refused before any list is built.
+MAX_SEEDS = 10_000
+
+
 def parse_seeds(text: str | None, default: int) -> list[int]:
-    """``"3"`` means seeds 0, 1, 2; ``"0,4,7"`` names them; ``None`` gives the profile's count."""
+    """``"3"`` means seeds 0, 1, 2; ``"0,4,7"`` names them; ``None`` gives the profile's count.
+
+    An empty list (``","``), a negative seed, a count or a seed of :data:`MAX_SEEDS` or more are refused
+    (checked on the numbers, before any list is built)."""
     from bench_core.errors import UsageError
 
     if text is None:
         return list(range(default))
     text = text.strip()
+    usage = f"--seeds must be a count (e.g. 3) or a comma-separated list of seeds (e.g. 0,2), not {text!r}"
     try:
         if "," in text:
-            seeds = sorted({int(s) for s in text.split(",") if s.strip()})
+            parts = [s.strip() for s in text.split(",")]
+            if any(not p for p in parts):
+                raise ValueError
+            values = [int(p) for p in parts]
         else:
             n = int(text)
             if n < 1:
                 raise ValueError
-            seeds = list(range(n))
+            values = [n - 1]
     except ValueError:
-        raise UsageError(f"--seeds must be a count (e.g. 3) or a comma-separated list of seeds (e.g. 0,2), not {text!r}") from None
-    if any(s < 0 for s in seeds):
+        raise UsageError(usage) from None
+    if any(s < 0 for s in values):
         raise UsageError("--seeds must be non-negative")
-    return seeds
+    if max(values) >= MAX_SEEDS:
+        raise UsageError(f"--seeds: seeds must be at most {MAX_SEEDS - 1} (a dataset has at most that many splits)")
+    return sorted(set(values)) if "," in text else list(range(values[0] + 1))
 
 
 def select_names(kind: str, requested: Sequence[str] | None, valid: Sequence[str]) -> list[str]:

@@ -10,10 +10,16 @@
   does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``. A job with a
   total limit (``job_timeout_s``, from the profile) is killed the same way when all its steps together
   overrun it.
-- **Memory cap**: the parent polls the worker's resident set size every ``poll_s`` seconds; a job whose
-  worker grows more than its cap above the size it had when the job started gets the worker killed and
-  replaced: status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError``
-  inside the job is also ``oom``.
+- **Memory cap**: the parent polls the resident set size of the worker and of every process it started
+  (:mod:`bench_core.execute.proctree`) every ``poll_s`` seconds; a job whose tree grows more than its cap
+  above the size the worker had when the job started gets the whole tree killed and the worker replaced:
+  status ``oom`` (Linux, through ``/proc``; elsewhere the cap is not enforced). A ``MemoryError`` inside
+  the job is also ``oom``.
+- **Process tree**: each worker is its own process group and a child subreaper; every kill (timeout, oom,
+  shutdown) takes its descendants and process group with it, and after each job the worker kills the
+  children its method left behind.
+- **Output**: the worker's stdout and stderr (and its children's) are captured per job; the result keeps
+  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal.
 - **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
   signal, and is replaced.
 """
@@ -33,16 +39,8 @@ from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
-_PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 
-
-def rss_mb(pid: int) -> float | None:
-    """Resident set size of ``pid`` in MiB (Linux ``/proc``), ``None`` where unavailable."""
-    try:
-        with open(f"/proc/{pid}/statm") as fh:
-            return int(fh.read().split()[1]) * _PAGE_MB
-    except (OSError, ValueError, IndexError):
-        return None
+from bench_core.execute.proctree import become_tree_root, kill_descendants, kill_tree, rss_mb, tree_rss_mb
 
 
 def visible_gpus() -> list[str]:
@@ -63,10 +61,15 @@ def visible_gpus() -> list[str]:
 def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
+    become_tree_root()  # own process group, subreaper: the method's children are found and killed
     from bench_core.execute.job import Worker
     from bench_core.execute.jobs import JobSpec
 
-    worker = Worker(threads=threads)
+    from bench_core.execute.capture import Capture
+
+    capture = Capture()  # fds 1 and 2 of this worker (and its children) go to a bounded per-job tail
+    capture.start()
+    worker = Worker(threads=threads, isolate=os.environ.get("FEATBENCH_METHOD_PROCESS", "1") != "0")
     conn.send(("ready", worker.env))
     last = [0.0]
 
@@ -84,7 +87,18 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
         if msg is None:
             return
         spec = JobSpec.from_dict(msg)
-        conn.send(("result", worker.run(spec, progress, step)))
+        capture.reset()
+        outcome = worker.run(spec, progress, step)
+        host = worker.host
+        kill_descendants(frozenset([host.pid]) if host is not None and host.pid else frozenset())  # no child
+        # outlives its job (the method process stays; it is restarted here, between jobs, if it died)
+        if host is not None:
+            try:
+                host.ensure()
+            except Exception:  # noqa: BLE001 - the next job's request retries and records the failure
+                pass
+        outcome["log"] = capture.collect()
+        conn.send(("result", outcome))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -124,7 +138,7 @@ class _Slot:
         self.started = time.monotonic()
         self.deadline = self.started + spec.timeout_s if spec.timeout_s else float("inf")
         self.job_deadline = self.started + spec.job_timeout_s if spec.job_timeout_s else float("inf")
-        self.rss0 = rss_mb(self.process.pid)
+        self.rss0 = tree_rss_mb(self.process.pid)  # the worker with its method process
         self.cap_mb = cap_mb
         self.progress = None
         self.last_step = None
@@ -137,8 +151,9 @@ class _Slot:
         return spec
 
     def kill(self) -> None:
-        if self.process.is_alive():
-            self.process.kill()
+        """Kill the worker with its whole process tree (children, grandchildren, its process group)."""
+        if self.process.pid is not None:
+            kill_tree(self.process.pid)
         self.process.join(timeout=10)
         self.conn.close()
 
@@ -203,24 +218,28 @@ class LocalExecutor(Executor):
 
     def _service(self, s: _Slot, on_result: OnResult) -> bool:
         """Handle a slot's messages and limits; return True if its worker must be replaced."""
-        try:
-            while s.conn.poll():
+        while True:
+            # only reading the pipe may fail because the worker died; what on_result raises (a result that
+            # cannot be stored) propagates and stops the run
+            try:
+                if not s.conn.poll():
+                    break
                 msg = s.conn.recv()
-                if msg[0] == "ready":
-                    s.ready = True
-                elif msg[0] == "progress":
-                    s.progress = (msg[1], msg[2])
-                elif msg[0] == "step" and s.spec is not None:
-                    s.last_step = msg[1]
-                    if s.spec.timeout_s:
-                        s.deadline = time.monotonic() + s.spec.timeout_s
-                elif msg[0] == "result":
-                    spec = s.finish()
-                    outcome = msg[1]
-                    outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
-                    on_result(spec, outcome)
-        except (EOFError, OSError):
-            pass  # the worker died; handled below
+            except (EOFError, OSError):
+                break  # the worker died; handled below
+            if msg[0] == "ready":
+                s.ready = True
+            elif msg[0] == "progress":
+                s.progress = (msg[1], msg[2])
+            elif msg[0] == "step" and s.spec is not None:
+                s.last_step = msg[1]
+                if s.spec.timeout_s:
+                    s.deadline = time.monotonic() + s.spec.timeout_s
+            elif msg[0] == "result":
+                spec = s.finish()
+                outcome = msg[1]
+                outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
+                on_result(spec, outcome)
         if not s.process.is_alive():
             return self._died(s, on_result)
         if s.spec is None:
@@ -236,7 +255,7 @@ class LocalExecutor(Executor):
             on_result(spec, failure("timeout", f"{what}{where}; worker killed after {now - s.started:.0f} s{hint}",
                                     job_s=now - s.started))
             return True
-        rss = rss_mb(s.process.pid)
+        rss = tree_rss_mb(s.process.pid)  # the worker and every process its method started
         if rss is not None:
             s.peak_seen = max(s.peak_seen or 0.0, rss)
             if s.cap_mb is not None and s.rss0 is not None and rss - s.rss0 > s.cap_mb:

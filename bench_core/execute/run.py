@@ -7,7 +7,9 @@ seed beyond a dataset's splits) is found by :func:`plan_run` before any job runs
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,13 +17,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from bench_core.data.dataset import cache_dir, cache_path, data_dir, missing_reason, prepare
-from bench_core.errors import DataMissing, UsageError
+from bench_core.errors import DataMissing, ResultWriteError, UsageError
+from bench_core.execute.claims import ClaimedElsewhere, Claims
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_seeds, select_names
 from bench_core.profiles import get_profile
 from bench_core.provenance import git_state, hardware
 from bench_core.registry import Registry, unknown
-from bench_core.store import ErrorInfo, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
+from bench_core.store import ErrorInfo, Log, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
 
 
 def default_results_dir() -> Path:
@@ -57,6 +60,8 @@ class Plan:
     skipped: list[tuple[JobSpec, str]] = field(default_factory=list)
     not_applicable: list[tuple[str, str, str, str]] = field(default_factory=list)
     datasets: dict[str, str] = field(default_factory=dict)  # name -> cache path (to prepare)
+    #: Pending jobs this driver left to another one that had claimed or finished them (set by execute).
+    elsewhere: int = 0
 
 
 def _check_cards(registry: Registry) -> None:
@@ -66,9 +71,29 @@ def _check_cards(registry: Registry) -> None:
 
 
 def _threads(req: RunRequest) -> int:
-    if req.threads:
-        return max(1, int(req.threads))
+    if req.threads is not None:
+        return int(req.threads)
     return max(1, (os.cpu_count() or 1) // max(1, req.jobs))
+
+
+_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(device: str) -> None:
+    """Refuse a device this machine does not have (``cuda`` without CUDA, ``cuda:N`` beyond its GPUs).
+
+    torch is imported only when CUDA is asked for by name."""
+    if not _DEVICE_RE.match(device):
+        raise UsageError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        raise UsageError(f"device {device!r} requested but CUDA is not available here (valid here: auto, cpu)")
+    n = torch.cuda.device_count()
+    if ":" in device and int(device.split(":")[1]) >= n:
+        raise UsageError(f"device {device!r} does not exist: this machine has {n} GPU(s) (cuda:0..cuda:{n - 1})")
 
 
 def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
@@ -76,8 +101,16 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     profile = get_profile(req.profile)
     if req.jobs < 1:
         raise UsageError(f"--jobs must be >= 1, not {req.jobs}")
-    if req.device not in ("auto", "cpu") and not req.device.startswith("cuda"):
-        raise UsageError(f"unknown device {req.device!r} (valid: auto, cpu, cuda, cuda:N)")
+    if req.threads is not None and req.threads < 1:
+        raise UsageError(f"--threads must be >= 1, not {req.threads}")
+    for opt, v in (("--timeout", req.timeout_s), ("--job-timeout", req.job_timeout_s),
+                   ("--memory-cap", req.memory_cap_mb)):
+        if v is not None and (isinstance(v, bool) or not math.isfinite(v) or v <= 0):
+            raise UsageError(f"{opt} must be a finite positive number, not {v!r}")
+    check_device(req.device)
+    for opt, names in (("--track", req.tracks), ("--method", req.methods), ("--dataset", req.datasets)):
+        if names is not None and (isinstance(names, str) or not names or not all(names)):
+            raise UsageError(f"{opt} got an empty name; give one or more names (omit it to select every one)")
     registry.executor(req.executor)
     _check_cards(registry)
     ready = [t for t, tr in registry.tracks.items() if tr.ready]
@@ -96,6 +129,12 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     threads = _threads(req)
     root = data_dir(req.data_dir)
     croot = cache_dir(req.cache_dir)
+    if croot.exists() and not croot.is_dir() or any(p.exists() and not p.is_dir() for p in croot.parents):
+        raise UsageError(f"cache directory {croot} is not a directory (set --cache-dir or FEATBENCH_CACHE_DIR)")
+    if root is not None and not root.is_dir():
+        origin = "--data-dir" if req.data_dir else "FEATBENCH_DATA_DIR"
+        raise UsageError(f"data directory {root} ({origin}) does not exist or is not a directory")
+    store.check_writable()
     plan = Plan(profile=profile.name)
 
     for tname in tracks:
@@ -150,6 +189,10 @@ def prepare_datasets(registry: Registry, plan: Plan, req: RunRequest) -> None:
             prepare(registry.card(name), registry.loader_fns, registry.reader_fns, root, croot)
         except DataMissing as exc:  # appeared between planning and now
             raise UsageError(str(exc)) from None
+        except OSError as exc:  # the cache cannot be written (read-only, full, a file in the way)
+            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            raise UsageError(f"cannot write the dataset cache under {croot}{where}: {exc.strerror or exc} "
+                             f"(set --cache-dir or FEATBENCH_CACHE_DIR)") from None
 
 
 def _now() -> str:
@@ -164,6 +207,8 @@ class Recorder:
         self.executor = executor
         self.progress = progress
         self.counts: Counter[str] = Counter()
+        #: Jobs left to another driver that had claimed (or finished) them: not run, not recorded here.
+        self.elsewhere = 0
         self.started: dict[str, tuple[float, str]] = {}
         self.commit, self.dirty = git_state()
         self.hardware = hardware()
@@ -193,6 +238,7 @@ class Recorder:
             ),
             error=ErrorInfo(**err) if err else None,
             outputs=dict(outcome.get("outputs") or {}),
+            log=Log(**outcome["log"]) if outcome.get("log") else None,
         )
         self.store.write(record)
         self.counts[record.status] += 1
@@ -238,13 +284,37 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         cls = registry.executor(req.executor)
         executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device)
         fail_fast = FailFast()
+        claims = Claims(store)
+
+        def should_run(spec: JobSpec) -> str | None:
+            # claim first, so that nothing (not even a fail-fast 'skipped') overwrites another driver's result
+            if not claims.claim(spec):
+                return ClaimedElsewhere("claimed by another driver")
+            if not req.force and store.done(spec.track, spec.dataset, spec.method, spec.key):
+                claims.release(spec)
+                return ClaimedElsewhere("done by another driver since this run was planned")
+            return fail_fast(spec)
 
         def on_result(spec: JobSpec, outcome: dict[str, Any]) -> None:
+            message = (outcome.get("error") or {}).get("message")
+            if isinstance(message, ClaimedElsewhere):
+                recorder.elsewhere += 1
+                plan.elsewhere += 1
+                return
             fail_fast.observe(spec, outcome)
-            recorder.on_result(spec, outcome)
+            try:
+                recorder.on_result(spec, outcome)
+            finally:
+                claims.release(spec)
 
         order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
-        executor.run(order, on_result, recorder.on_start, fail_fast)
+        try:
+            executor.run(order, on_result, recorder.on_start, should_run)
+        except ResultWriteError as exc:
+            exc.stored = sum(recorder.counts.values())  # type: ignore[attr-defined]
+            raise
+        finally:
+            claims.release_all()
     return recorder.counts
 
 

@@ -100,11 +100,19 @@ class Resources:
     timeout_s: float | None = None
     memory_mb: int | None = None
 
+    #: The smallest declarations that mean a limit (below them a limit would be a typo, not a hint).
+    MIN_TIMEOUT_S: ClassVar[float] = 0.01
+    MIN_MEMORY_MB: ClassVar[float] = 1.0
+
     def validate(self) -> None:
-        for attr in ("timeout_s", "memory_mb"):
+        """Refuse anything that is not a finite number at least the minimum: NaN compares false with every
+        deadline and would switch the limit off, ``inf`` is no limit, ``True`` is not a number."""
+        for attr, low in (("timeout_s", self.MIN_TIMEOUT_S), ("memory_mb", self.MIN_MEMORY_MB)):
             v = getattr(self, attr)
-            if v is not None and (not isinstance(v, (int, float)) or v <= 0):
-                raise DeclarationError(f"resources.{attr} must be a positive number or None")
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < low:
+                raise DeclarationError(f"resources.{attr} must be a finite number >= {low:g} or None, not {v!r}")
 
 
 def _noop_progress(fraction: float, message: str = "") -> None:
@@ -210,7 +218,16 @@ class Method:
             if isinstance(values, (str, bytes)) or not isinstance(values, Sequence) or not values:
                 raise DeclarationError(f"{where}: grid[{key!r}] must be a non-empty list")
             _json_value(list(values), f"{where}: grid[{key!r}]")
+        from bench_core.profiles import PROFILES
+
+        if not isinstance(cls.profile_params, Mapping):
+            raise DeclarationError(f"{where}: profile_params must be a mapping {{profile: {{param: value}}}}")
         for profile, overrides in cls.profile_params.items():
+            if profile not in PROFILES:
+                raise DeclarationError(f"{where}: profile_params names unknown profile {profile!r} "
+                                       f"(valid: {', '.join(PROFILES)})")
+            if not isinstance(overrides, Mapping):
+                raise DeclarationError(f"{where}: profile_params[{profile!r}] must be a mapping")
             bad = sorted(set(overrides) - set(cls.params))
             if bad:
                 raise DeclarationError(f"{where}: profile_params[{profile!r}] names unknown params {bad}")

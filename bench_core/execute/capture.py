@@ -1,0 +1,108 @@
+"""Capture of plugin output in a worker: every job's stdout and stderr, a bounded tail kept with its result.
+
+A method that prints 100 MB per call must not flood the terminal, fill a disk or slow the run down. At start
+the worker points its file descriptors 1 and 2 at one pipe (so whatever the method, a C library or a child
+process writes is caught, interleaved as a terminal would show it); a reader thread drains the pipe, counts
+the bytes and keeps only the last ``limit`` of them in memory. At the end of a job :meth:`Capture.collect`
+returns ``{"bytes": total, "tail": last bytes as text}`` and starts the next job afresh.
+
+``collect`` knows it has everything written before it was called by writing a unique marker to the pipe and
+waiting for the reader to see it (bounded wait: a child that keeps the pipe busy cannot stall the worker).
+Output written after a job (say, by a lingering thread) is counted with the next job.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import uuid
+
+
+class Capture:
+    def __init__(self, limit: int = 8192, wait_s: float = 2.0) -> None:
+        self.limit = limit
+        self.wait_s = wait_s
+        self._lock = threading.Lock()
+        self._tail = bytearray()
+        self._bytes = 0
+        self._marker = b""
+        self._carry = b""
+        self._leftover = b""
+        self._seen = threading.Event()
+
+    def start(self) -> None:
+        """Redirect fds 1 and 2 of this process into the capture pipe (for the life of the process)."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        r, w = os.pipe()
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        os.close(w)
+        self._r = r
+        threading.Thread(target=self._drain, name="featbench-capture", daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._r, 1 << 16)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self._lock:
+                if not self._marker:
+                    self._add(chunk)
+                    continue
+                data = self._carry + chunk
+                at = data.find(self._marker)
+                if at >= 0:  # everything before the marker is the job's; after it, the next job's
+                    self._add(data[:at])
+                    self._leftover = data[at + len(self._marker):]
+                    self._marker, self._carry = b"", b""
+                    self._seen.set()
+                else:  # keep the last bytes: the marker may straddle two reads
+                    keep = len(self._marker) - 1
+                    self._add(data[:-keep] if len(data) > keep else b"")
+                    self._carry = data[-keep:] if len(data) > keep else data
+
+    def _add(self, data: bytes) -> None:
+        if not data:
+            return
+        self._bytes += len(data)
+        self._tail += data
+        if len(self._tail) > self.limit:
+            del self._tail[: len(self._tail) - self.limit]
+
+    def collect(self) -> dict[str, object]:
+        """``{"bytes": n, "tail": text}`` for everything written since the last call; then start afresh."""
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError, AttributeError):
+                pass
+        marker = b"\0featbench-capture-" + uuid.uuid4().hex.encode() + b"\0"
+        with self._lock:
+            self._marker, self._carry, self._leftover = marker, b"", b""
+            self._seen.clear()
+        try:
+            os.write(1, marker)  # one write below PIPE_BUF: never interleaved with other writers
+            seen = self._seen.wait(self.wait_s)
+        except OSError:
+            seen = False
+        with self._lock:
+            if not seen:
+                self._add(self._carry)
+                self._marker, self._carry = b"", b""
+            out = {"bytes": self._bytes, "tail": bytes(self._tail).decode("utf-8", errors="replace")}
+            self._tail, self._bytes = bytearray(), 0
+            self._add(self._leftover)
+            self._leftover = b""
+        return out
+
+    def reset(self) -> None:
+        """Forget what was written between jobs (by the harness or a lingering thread)."""
+        self.collect()

@@ -1,0 +1,4 @@
+"""A plugin module whose import calls sys.exit(0)."""
+import sys
+
+sys.exit(0)

@@ -1,0 +1,2 @@
+"""A plugin module whose import raises KeyboardInterrupt."""
+raise KeyboardInterrupt

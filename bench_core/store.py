@@ -107,6 +107,9 @@ class ResultRecord:
     error: ErrorInfo | None = None
     #: Per-job artefacts the track keeps (e.g. the selectors' feature order), to recompute scores later.
     outputs: dict[str, Any] = field(default_factory=dict)
+    #: SHA-256 of the method's source when it ran (``bench_core.execute.jobs.method_source_hash``); not part
+    #: of the key: a run and the leaderboard warn when the installed source differs.
+    method_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

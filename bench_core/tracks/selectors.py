@@ -54,6 +54,10 @@ carves it from the training rows itself. For each job (method, dataset, split ``
 The protocol's settings (k grid, evaluators, ``M``) come from the profile (:mod:`bench_core.profiles`)
 and are part of every job key.
 
+On the leaderboard, a dataset enters the overall ranking only where the positive control (``oracle``) beats
+the negative control (``random``) by ``control_margin`` = 0.1 of ``auc_logk``: on ``parity3`` and
+``xor_highdim`` even the oracle is at chance on the logistic evaluator, and their ranks would be noise.
+
 Versions
 --------
 - 1: the evaluators saw the selected columns in the method's order, and the evaluation cache returned the

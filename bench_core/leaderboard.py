@@ -668,7 +668,7 @@ def _primary_text(cell: Cell) -> str:
 def _best_text(c: Cell) -> str:
     if c.p_best is None:
         return ""
-    if c.rank is not None and c.p_best == 1.0 and c.near_best and c.rank == min(1.0, c.rank):
+    if c.p_best == 1.0:  # the best cell, or one with exactly its values
         return "best"
     return f"≈ (p={c.p_best:.2f})" if c.near_best else f"p={c.p_best:.3f}"
 

@@ -827,6 +827,9 @@ def track_json(board: Board, tb: TrackBoard) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------------ HTML
 
 
+# pragma: no mutate start  (plots and HTML: pictures of numbers computed and tested above)
+
+
 def _figure_png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=90, metadata={"Software": None}, bbox_inches="tight")
@@ -986,6 +989,9 @@ def to_html(board: Board, plots: Mapping[str, bytes]) -> str:
             parts.append(_html_table(*dataset_rows(tb, ds)))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+# pragma: no mutate end
 
 
 def write(board: Board, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:

@@ -33,6 +33,16 @@ MODULES: dict[str, tuple[str, list[str]]] = {
 }
 
 
+# mutmut's command line, without the installed tree on sys.path: an editable install of featbench puts the
+# repository there, and the tests would import the unmutated bench_core from it.
+_LAUNCH = (
+    "import sys; from pathlib import Path; "
+    f"sys.path[:] = [p for p in sys.path if p and Path(p).resolve() != Path({str(REPO)!r})]; "
+    "sys.argv = ['mutmut', *sys.argv[1:]]; "
+    "from mutmut.__main__ import cli; cli()"
+)
+
+
 def scratch_copy(name: str) -> Path:
     dest = REPO / ".mutation" / name
     if dest.exists():
@@ -57,8 +67,7 @@ def configure(dest: Path, module: str, tests: list[str]) -> None:
 
 
 def stats(dest: Path) -> dict[str, int]:
-    subprocess.run([sys.executable, "-m", "mutmut", "export-cicd-stats"], cwd=dest, check=False,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-c", _LAUNCH, "export-cicd-stats"], cwd=dest, check=False, capture_output=True)
     path = dest / "mutants" / "mutmut-cicd-stats.json"
     return json.loads(path.read_text()) if path.exists() else {}
 
@@ -80,9 +89,9 @@ def main(argv: list[str] | None = None) -> int:
         configure(dest, module, tests)
         # no plugin autoload: the featbench pytest plugin (an entry point) would import bench_core from the
         # installed tree before mutmut puts the mutated copy first on sys.path
-        env = dict(os.environ, PYTHONPATH=str(dest / "mutants"), PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
+        env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         print(f"== {name}: mutating {module} against {' '.join(tests)}", flush=True)
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)], cwd=dest,
+        subprocess.run([sys.executable, "-c", _LAUNCH, "run", "--max-children", str(args.max_children)], cwd=dest,
                        env=env, check=False)
         s = stats(dest)
         killed, survived = s.get("killed", 0), s.get("survived", 0)

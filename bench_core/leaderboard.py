@@ -198,6 +198,7 @@ class TrackBoard:
     stale: dict[str, int] = field(default_factory=dict)  # reason -> count
     source_changed: dict[str, int] = field(default_factory=dict)  # method -> results of other source
     planned: dict[str, list[int]] = field(default_factory=dict)  # dataset -> planned seeds
+    protocol_version: int | None = None
 
     def overall_rows(self) -> list[dict[str, Any]]:
         return [r for block in self.overall for r in block["rows"]]
@@ -510,7 +511,9 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
     overall = _overall(track, datasets, variants, method_of, uninformative, registry, higher)
     return TrackBoard(track_name, primary, track.primary.description if track else "", higher, columns,
                       datasets, fingerprints, references, overall, curves,
-                      track.curve_label if track else "", uninformative=uninformative, planned=planned_of)
+                      track.curve_label if track else "", uninformative=uninformative, planned=planned_of,
+                      protocol_version=(track.protocol_version if track else
+                                        max((r["protocol_version"] for r in recs), default=None)))
 
 
 def _absent_note(registry, track, method: str, dataset: str) -> str:
@@ -811,6 +814,7 @@ def track_csv(tb: TrackBoard) -> str:
 def track_json(board: Board, tb: TrackBoard) -> dict[str, Any]:
     return {
         "schema": LEADERBOARD_SCHEMA, "track": tb.track, "profile": board.profile,
+        "protocol_version": tb.protocol_version,
         "primary": {"name": tb.primary, "higher_is_better": tb.higher_is_better, "description": tb.primary_description},
         "provenance": board.provenance,
         "datasets": {ds: {"fingerprint": tb.fingerprints[ds],

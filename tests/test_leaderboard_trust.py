@@ -449,3 +449,69 @@ def test_csv_content_golden():
     # b vs a: differences 0.3, 0.4, 0.5: t = 0.4 / (0.1 / sqrt 3), two-sided p with 2 df = 0.020204
     assert lines[2].startswith("selectors,d,b,b,1,,2.0,0.5,0.0,0.0,3,3,3,1,0.020204,0,done=3,0.5,")
     assert lines[1].endswith(",1.5,30.0,") and len(lines) == 3  # mean fit_s (0.5+1.5+2.5)/3, max peak
+
+
+def test_compare_markdown_golden():
+    from bench_core.compare import Report, Row
+
+    rep = Report("quick", rows=[
+        Row("selectors", "d1", "a", "regressed", 0.9, 0.7, -0.2, 0.01, 3, 3),
+        Row("selectors", "d2", "b", "unchanged", None, None, None, None, 2, 1, "still failing: timeout ×1"),
+        Row("selectors", "d1", "c", "new", None, 0.5, None, None, 0, 2),
+        Row("selectors", "d0", "e", "improved", 0.5, 0.55, 0.05, float("nan"), 2, 2),
+    ], placements=["`c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)"])
+    assert rep.counts == {"regressed": 1, "unchanged": 1, "new": 1, "improved": 1} and rep.failed
+    assert rep.markdown() == (
+        "## featbench compare (quick): FAIL\n\n"
+        "1 regressed, 0 failed, 1 improved, 1 new, 0 missing, 1 unchanged\n\n"
+        "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict                              |\n"
+        "|-----------|-----------|----------|--------------|--------------|---------|-------------|--------------------------------------|\n"
+        "| selectors | d1        | a        | 0.9000 (n=3) | 0.7000 (n=3) | -0.2000 | 0.0100      | regressed                            |\n"
+        "| selectors | d0        | e        | 0.5000 (n=2) | 0.5500 (n=2) | +0.0500 | —           | improved                             |\n"
+        "| selectors | d1        | c        | —            | 0.5000 (n=2) | —       | —           | new                                  |\n"
+        "| selectors | d2        | b        | — (n=2)      | — (n=1)      | —       | —           | unchanged: still failing: timeout ×1 |\n\n"
+        "### New methods among the baselines\n\n"
+        "- `c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)")
+    ok = Report("smoke", rows=[Row("selectors", "d", "m", "unchanged", 0.5, 0.5, 0.0, 0.01, 1, 1)])
+    assert not ok.failed and ok.markdown().startswith("## featbench compare (smoke): OK\n\n0 regressed, 0 failed, ")
+    assert "### New methods" not in ok.markdown()
+    assert Report("q", rows=[Row("t", "d", "m", "failed")]).failed
+
+
+def test_load_baseline_reads_only_leaderboards_of_the_requested_tracks(tmp_path):
+    from bench_core.compare import load_baseline
+    from bench_core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^no baseline leaderboards in .*nowhere \(generate them with "
+                                         r"`featbench leaderboard --out .*nowhere`\)$"):
+        load_baseline(tmp_path / "nowhere")
+    (tmp_path / "a.json").write_text(json.dumps({"track": "selectors"}))  # not a leaderboard: no datasets
+    (tmp_path / "b.json").write_text(json.dumps([1, 2]))
+    with pytest.raises(UsageError, match=r"^no leaderboard JSON files in "):
+        load_baseline(tmp_path)
+    (tmp_path / "c.json").write_text(json.dumps({"track": "saes", "datasets": {}}))
+    (tmp_path / "d.json").write_text(json.dumps({"track": "selectors", "datasets": {"x": 1}}), encoding="utf-8")
+    (tmp_path / "e.json").write_text(json.dumps({"datasets": {}}))
+    assert sorted(load_baseline(tmp_path)) == ["saes", "selectors"]
+    assert list(load_baseline(tmp_path, ["selectors"])) == ["selectors"]
+    assert load_baseline(tmp_path, ["selectors"])["selectors"]["datasets"] == {"x": 1}
+    with pytest.raises(UsageError):
+        load_baseline(tmp_path, ["reducers"])
+
+
+def test_compare_failed_and_still_failing_cells_and_placement_without_shared_data():
+    base = [rec("d", "a", s, primary=0.5) for s in range(2)] + [rec("d", "b", s, status="timeout") for s in range(2)]
+    board = build(base, None, "quick")
+    baseline = {"selectors": json.loads(json.dumps(track_json(board, board.tracks["selectors"])))}
+    cur = [rec("d", "a", s, status="error") for s in range(2)] + [rec("d", "b", s, status="timeout") for s in range(2)]
+    cur += [rec("other", "n", s, primary=0.7) for s in range(2)] + [rec("d", "z", s, status="crashed") for s in range(2)]
+    report = compare(baseline, cur, None)
+    rows = {(r.dataset, r.variant): r for r in report.rows}
+    assert rows[("d", "a")].verdict == "failed" and rows[("d", "a")].note == "error ×2"
+    assert rows[("d", "b")].verdict == "unchanged" and rows[("d", "b")].note == "still failing: timeout ×2"
+    assert rows[("d", "z")].verdict == "failed", "a new cell with no finished job fails"
+    assert rows[("other", "n")].verdict == "new" and rows[("other", "n")].current == pytest.approx(0.7)
+    assert (rows[("d", "a")].baseline, rows[("d", "a")].n_baseline, rows[("d", "a")].n_current) == (0.5, 2, 0)
+    assert report.placements == ["`n` (selectors): no dataset shared with the baseline"], \
+        "a new method with no finished job is not placed"
+    assert compare(baseline, base, None).profile == "quick" and not compare(baseline, base, None).failed

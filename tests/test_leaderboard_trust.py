@@ -515,3 +515,44 @@ def test_compare_failed_and_still_failing_cells_and_placement_without_shared_dat
     assert report.placements == ["`n` (selectors): no dataset shared with the baseline"], \
         "a new method with no finished job is not placed"
     assert compare(baseline, base, None).profile == "quick" and not compare(baseline, base, None).failed
+
+
+def test_lower_is_better_ranks_controls_and_margin_in_the_leaderboard(monkeypatch):
+    class LowMargin(_LowerTrack):
+        control_margin = 0.1
+        ground_truth_property = None
+
+    monkeypatch.setitem(TRACKS, "lowtrack", LowMargin())
+    vals = {"d1": {"pos": 0.2, "neg": 0.5, "a": 0.3, "b": 0.4, "c": None},
+            "d2": {"pos": 0.45, "neg": 0.5, "a": 0.1, "b": 0.2, "c": 0.3}}
+    recs = []
+    for ds, by_m in vals.items():
+        for m, v in by_m.items():
+            for s in range(2):
+                r = _low(ds, m, s, v) if v is not None else rec(ds, m, s, status="timeout")
+                r["track"], r["protocol_version"] = "lowtrack", 1
+                recs.append(r)
+    reg = FakeRegistry([_method("pos", control="positive"), _method("neg", control="negative"), _method("a"),
+                        _method("b"), _method("c")], [FakeCard("d1"), FakeCard("d2")])
+    reg.methods["lowtrack"] = reg.methods.pop("selectors")
+    tb = build(recs, reg, "quick").tracks["lowtrack"]
+    assert [(c.variant, c.rank) for c in tb.datasets["d1"]] == [("pos", 1.0), ("a", 2.0), ("b", 3.0), ("neg", 4.0),
+                                                               ("c", None)]
+    (block,) = tb.overall
+    assert block["group"] == "all" and block["datasets"] == ["d1"]
+    assert block["excluded"] == [["d2", "uninformative: the positive control pos (0.450) beats the negative "
+                                        "control neg (0.500) by 0.050, under the margin 0.1"]]
+    rows = {r["variant"]: r for r in block["rows"]}
+    assert {v: r["mean_rank"] for v, r in rows.items()} == {"pos": 1.0, "a": 2.0, "b": 3.0, "neg": 4.0, "c": 5.0}
+    assert rows["pos"]["control"] == "positive" and rows["c"]["failed"] == 1
+    assert block["friedman"]["tested"] is False and block["friedman"]["n"] == 1
+    assert "No Friedman test: needs at least 3 methods on every dataset and 2 datasets (k = 5, N = 1)." in \
+        to_markdown(build(recs, reg, "quick"))
+
+
+def test_planned_seeds_never_exceed_the_splits_a_dataset_has():
+    recs = [rec("d", "a", s, primary=0.5) for s in range(2)]
+    reg = FakeRegistry([_method("a")], [FakeCard("d", split=SimpleNamespace(count=2))])
+    tb = build(recs, reg, "standard").tracks["selectors"]  # 3 seeds planned, but d has 2 splits
+    assert tb.planned == {"d": [0, 1]} and tb.datasets["d"][0].complete
+    assert build([rec("d", "a", 4, primary=0.5)], None, "smoke").tracks["selectors"].planned == {"d": [0, 4]}

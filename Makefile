@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 STAMP := $(VENV)/.featbench-installed
 
-.PHONY: install leaderboard test benchmark clean
+.PHONY: install leaderboard test benchmark mutation clean
 
 install: $(STAMP)
 
@@ -29,5 +29,13 @@ test: $(STAMP)
 benchmark: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,mean,max,rounds
 
+# Mutation testing of the modules behind published numbers (slow; not part of CI). MODULES=selection,... picks.
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[mutation]"
+	nice $(BIN)/python tools/mutation.py $(subst $(comma), ,$(MODULES))
+
+comma := ,
+
 clean:
-	rm -rf $(VENV) .pytest_cache .benchmarks
+	rm -rf $(VENV) .pytest_cache .benchmarks .mutation

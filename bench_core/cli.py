@@ -90,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--out", help="output directory (default: <cache>/leaderboards/<profile>)")
     lb.add_argument("--format", default="md,csv,json,html", help="comma-separated: md, csv, json, html")
     lb.add_argument("--print", action="store_true", help="also print the Markdown to stdout")
+    lb.add_argument("--prune-stale", action="store_true",
+                    help="delete stale result files (older protocol, method version, parameters or data)")
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -198,6 +200,8 @@ def cmd_run(args, registry) -> int:
     for reason in sorted({r for _s, r in plan.skipped}):
         print(f"  skipped: {reason}", file=sys.stderr)
     store.warn_damaged("will be re-run (each is replaced by a fresh result)")
+    for line in plan.source_warnings():
+        print(line, file=sys.stderr)
     total = len(plan.pending) + len(plan.skipped)
     progress = Progress(total, enabled=not args.no_progress)
     try:
@@ -233,7 +237,15 @@ def cmd_leaderboard(args, registry) -> int:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
     usable_directory(out, "--out" if args.out else "leaderboard directory")
+    if args.prune_stale:
+        from bench_core.leaderboard import prune_stale
+
+        print(f"pruned {prune_stale(store, records, registry, args.profile)} stale result file(s)", file=sys.stderr)
+        records = [r for r in store.iter_records() if r.get("profile") == args.profile
+                   and (not tracks or r.get("track") in tracks)]
     board = build(records, registry, args.profile)
+    for line in board.warnings():
+        print(line, file=sys.stderr)
     written = write(board, out, formats)
     if args.print:
         print(board.markdown())

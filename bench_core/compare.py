@@ -107,9 +107,7 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
     report = Report(profile=profile)
     for track in sorted(set(baseline) | set(board.tracks)):
         base = baseline.get(track)
-        higher = (base or {}).get("primary", {}).get("higher_is_better", True)
-        if track in board.tracks:
-            higher = board.tracks[track].higher_is_better
+        higher = _higher_is_better(track, base)
         sign = 1.0 if higher else -1.0
         base_cells: dict[tuple[str, str, str], Mapping[str, Any]] = {}
         for ds, block in (base or {}).get("datasets", {}).items():
@@ -152,6 +150,15 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
         for variant in sorted(new_variants):
             report.placements.append(_placement(track, variant, base_cells, cur_cells, higher))
     return report
+
+
+def _higher_is_better(track: str, base: Mapping[str, Any] | None) -> bool:
+    """The primary score's direction: the installed track's, else the one the baseline recorded."""
+    from bench_core.tracks import TRACKS
+
+    if track in TRACKS:
+        return TRACKS[track].primary.higher_is_better
+    return bool((base or {}).get("primary", {}).get("higher_is_better", True))
 
 
 def _placement(track: str, variant: str, base_cells, cur_cells, higher: bool) -> str:

@@ -118,6 +118,9 @@ class ResultRecord:
     #: What the method (and its children) wrote to stdout and stderr, bounded; ``null`` where not captured
     #: (the ``inline`` executor, a job whose worker was killed).
     log: Log | None = None
+    #: SHA-256 of the method's source when it ran (``bench_core.execute.jobs.method_source_hash``); not part
+    #: of the key: a run and the leaderboard warn when the installed source differs.
+    method_source: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

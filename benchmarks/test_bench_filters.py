@@ -79,6 +79,16 @@ def test_bench_filter(benchmark, data, label, cls, params):
     benchmark.extra_info.update({"n": N, "d": D, "classes": C, "threads": THREADS})
 
 
+def test_bench_mutual_info_scikit_learn(benchmark, data):
+    """scikit-learn's ``mutual_info_classif`` itself, the estimator ``mutual_info`` reproduces vectorized."""
+    from sklearn.feature_selection import mutual_info_classif
+
+    X, y = data
+    scores = benchmark.pedantic(lambda: mutual_info_classif(X, y, n_neighbors=3, random_state=0), rounds=1,
+                                iterations=1)
+    validate_scores(scores, D)
+
+
 def test_bench_reference_matmul(benchmark):
     """The same-run reference: a 4096² float32 matrix product on the same two threads (≈ 170 GFLOP/s here
     when the machine is quiet). Quote the filters' times as ratios to this one (the machines are shared)."""

@@ -10,6 +10,7 @@ import pytest
 
 from bench_core.compare import compare, load_baseline
 from bench_core.leaderboard import build, mean_ci, to_markdown, track_csv, track_json, write
+from bench_core.tracks import TRACKS
 from bench_core.store import ErrorInfo, Memory, Provenance, ResultRecord, Store, Timing
 from conftest import run_cli
 
@@ -22,7 +23,7 @@ def record(dataset, method, seed, status="done", primary=None, fp=None, **scores
         schema_version=1, key=f"{dataset}-{method}-{seed}-{status}".replace("_", "-") + "0" * 8, status=status,
         track="selectors", method=method, method_version="1", variant=method, params={}, dataset=dataset,
         dataset_fingerprint=fp or f"fp-{dataset}" + "0" * 20, split=seed, seed=seed, profile="quick",
-        protocol_version=1, settings={}, scores=sc, timing=Timing(wall_s=1.0, job_s=0.9, fit_s=0.5 + seed),
+        protocol_version=TRACKS["selectors"].protocol_version, settings={}, scores=sc, timing=Timing(wall_s=1.0, job_s=0.9, fit_s=0.5 + seed),
         memory=Memory(peak_delta_mb=10.0 * (seed + 1)),
         provenance=Provenance(featbench="0.1.0", plugin={"name": "p"}, git_commit="abc123def4567890",
                               git_dirty=False, executor="local", device="cpu", hardware={}, environment={},
@@ -59,31 +60,47 @@ def test_ranking_ci_and_explicit_missing_cells():
     board = build(fixture_records(), None, "quick")
     tb = board.tracks["selectors"]
     d1 = {c.variant: c for c in tb.datasets["d1"]}
-    assert [c.variant for c in tb.datasets["d1"]] == ["gamma", "alpha", "beta", "delta", "epsilon"]
-    assert (d1["gamma"].rank, d1["alpha"].rank, d1["beta"].rank) == (1.0, 2.0, 3.0)
+    # gamma finished 1 of its 3 seeds: shown (0.95, flagged) but never ranked, although its mean is the highest
+    assert [c.variant for c in tb.datasets["d1"]] == ["alpha", "beta", "gamma", "delta", "epsilon"]
+    assert (d1["alpha"].rank, d1["beta"].rank, d1["gamma"].rank) == (1.0, 2.0, None)
     assert d1["alpha"].mean == pytest.approx(0.9) and d1["alpha"].ci95 == pytest.approx(T_2 * 0.1 / 3**0.5)
     assert d1["gamma"].n_done == 1 and d1["gamma"].ci95 is None and d1["gamma"].status_text() == "timeout ×2"
+    assert d1["gamma"].mean == pytest.approx(0.95) and not d1["gamma"].complete
     assert d1["delta"].rank is None and d1["delta"].mean is None and d1["delta"].status_text() == "error ×3"
     assert d1["epsilon"].note == "not run" and d1["epsilon"].n_total == 0
     assert d1["alpha"].intervals["stability"] == pytest.approx((0.4, 0.6))
+    assert all(c.n_planned == 3 for c in tb.datasets["d1"])
     md = to_markdown(board)
     row = next(line for line in md.splitlines() if line.startswith("| —") and "delta" in line)
     assert "error ×3" in row and "0." not in row.split("|")[3], "a failed cell shows its status, never a number"
-    assert "| 2      | alpha" in md and f"0.900 ± {T_2 * 0.1 / 3**0.5:.3f}" in md
+    assert "| 1      | alpha" in md and f"0.900 ± {T_2 * 0.1 / 3**0.5:.3f}" in md
+    gamma_row = next(line for line in md.splitlines() if "| gamma" in line and "0.950" in line)
+    assert "0.950 (1 seed) †" in gamma_row and "| 1/3 " in gamma_row and "short of seeds (1/3)" in gamma_row
     assert "not run" in md
 
 
 def test_overall_mean_rank_and_coverage():
     tb = build(fixture_records(), None, "quick").tracks["selectors"]
-    rows = {r["variant"]: r for r in tb.overall}
-    # d1 ranks: gamma 1, alpha 2, beta 3; d2: epsilon 1, beta 2, alpha 3, gamma 4
-    assert rows["gamma"]["mean_rank"] == pytest.approx(2.5) and rows["gamma"]["ranked"] == 2
-    assert rows["alpha"]["mean_rank"] == pytest.approx(2.5)
-    assert rows["beta"]["mean_rank"] == pytest.approx(2.5)
-    assert rows["epsilon"]["ranked"] == 1 and rows["epsilon"]["applicable"] == 2
-    assert rows["delta"]["ranked"] == 0
-    order = [r["variant"] for r in tb.overall]
-    assert order[-2:] == ["epsilon", "delta"] or order[-2:] == ["delta", "epsilon"], "incomplete coverage sorts last"
+    assert [b["group"] for b in tb.overall] == ["all"], "without a registry: one group"
+    rows = {r["variant"]: r for r in tb.overall_rows()}
+    # overall ranks: d1 alpha 1, beta 2, gamma and delta failed: tied last (3.5); epsilon not run (not counted)
+    #                d2 epsilon 1, beta 2, alpha 3, gamma 4; delta not run
+    assert rows["alpha"]["mean_rank"] == pytest.approx(2.0) and rows["alpha"]["ranked"] == 2
+    assert rows["beta"]["mean_rank"] == pytest.approx(2.0)
+    assert rows["gamma"]["mean_rank"] == pytest.approx(3.75) and rows["gamma"]["failed"] == 1
+    assert rows["delta"]["mean_rank"] == pytest.approx(3.5) and rows["delta"]["ranked"] == 1
+    assert rows["delta"]["applicable"] == 2
+    assert rows["epsilon"]["mean_rank"] == pytest.approx(1.0)
+    assert (rows["epsilon"]["ranked"], rows["epsilon"]["applicable"]) == (1, 2)
+    assert [r["variant"] for r in tb.overall_rows()] == ["epsilon", "alpha", "beta", "delta", "gamma"], \
+        "sorted by mean rank alone (ties by name)"
+    assert [r["position"] for r in tb.overall_rows()] == [1, 2, 3, 4, 5]
+    # wins only from ranked (complete) cells: alpha on d1, epsilon on d2; gamma's 0.95 on 1/3 seeds is no win
+    assert {v: r["wins"] for v, r in rows.items()} == {"alpha": 1, "beta": 0, "gamma": 0, "delta": 0, "epsilon": 1}
+    # mean primary over complete cells only
+    assert rows["alpha"]["mean_primary"] == pytest.approx((0.9 + 0.6) / 2)
+    assert rows["gamma"]["mean_primary"] == pytest.approx(0.5)
+    assert rows["delta"]["mean_primary"] is None
 
 
 def test_output_is_deterministic_and_has_no_timestamps(tmp_path):
@@ -100,8 +117,8 @@ def test_output_is_deterministic_and_has_no_timestamps(tmp_path):
     assert "abc123def456" in to_markdown(a), "provenance header names the code commit"
     files = write(a, tmp_path / "lb")
     names = sorted(p.name for p in files)
-    assert names == ["index.html", "selectors-curves.png", "selectors-heatmap.png", "selectors.csv",
-                     "selectors.json", "selectors.md"] or "selectors-curves.png" not in names
+    assert names == ["index.html", "selectors-cd-all.png", "selectors-heatmap.png", "selectors.csv",
+                     "selectors.json", "selectors.md"], "no curve points in the fixtures: no curves plot"
     html = (tmp_path / "lb" / "index.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html and "timeout ×2" in html
     first = {p.name: p.read_bytes() for p in files}

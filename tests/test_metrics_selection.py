@@ -122,3 +122,72 @@ def test_order_breaks_ties_at_random_not_by_column():
     assert firsts == {1, 2, 3}
     order = order_from_scores(scores, np.random.default_rng(0))
     assert set(order[:3]) == {1, 2, 3} and list(order[3:]) == [4, 0]
+
+
+# ------------------------------------------------------------------ golden values at the edges (issue 9)
+
+
+def test_order_from_scores_converts_scores_to_float_and_returns_int64():
+    rng = np.random.default_rng(0)
+    order = order_from_scores(np.array([0, 5, 3], dtype=np.uint8), rng)  # unsigned: negating would wrap
+    assert order.tolist() == [1, 2, 0] and order.dtype == np.int64
+    assert order_from_scores(np.array([True, False, True]), np.random.default_rng(0))[-1] == 1
+
+
+def test_auc_logk_rejects_bad_input_with_its_reason():
+    with pytest.raises(ValueError, match=r"^ks and values must be non-empty and of equal length$"):
+        normalized_auc_logk([1, 2], [0.5, 0.6, 0.7])
+    with pytest.raises(ValueError, match=r"^ks and values must be non-empty and of equal length$"):
+        normalized_auc_logk([], [])
+    with pytest.raises(ValueError, match=r"^ks must be strictly increasing$"):
+        normalized_auc_logk([1, 2, 2], [0.5, 0.6, 0.7])
+
+
+def test_f1_when_precision_equals_recall():
+    """k = |G|: precision = recall, so F1 equals both (a mutant testing p − r = 0 would give 0)."""
+    assert precision_recall_f1([1, 2, 3], [1, 2, 4]) == pytest.approx((2 / 3, 2 / 3, 2 / 3))
+    assert precision_recall_f1([1, 2], [1, 2]) == (1.0, 1.0, 1.0)
+    assert precision_recall_f1([5], [1]) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match=r"^selected and truth must be non-empty$"):
+        precision_recall_f1([], [1])
+    with pytest.raises(ValueError, match=r"^selected and truth must be non-empty$"):
+        precision_recall_f1([1], [])
+
+
+def test_smallest_k_full_recall_names_the_missing_features():
+    assert smallest_k_full_recall([4, 0, 2, 1], [0, 1]) == 4
+    with pytest.raises(ValueError, match=r"^order does not contain ground-truth features \[7\]$"):
+        smallest_k_full_recall([0, 1, 2], [1, 7])
+    with pytest.raises(ValueError, match=r"features \[10, 11, 12, 13, 14\]$"):  # the first five only
+        smallest_k_full_recall([0], [10, 11, 12, 13, 14, 15])
+
+
+def test_selection_matrix_with_an_empty_set():
+    Z = selection_matrix([[], [1, 3]], 4)
+    assert Z.tolist() == [[0, 0, 0, 0], [0, 1, 0, 1]] and Z.dtype == np.float64
+
+
+def test_stability_is_undefined_without_warnings_when_every_set_is_empty_or_full():
+    import warnings
+
+    for Z in (np.zeros((3, 4)), np.ones((3, 4))):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            res = nogueira_stability(Z)
+        assert sorted(res) == ["lower", "stability", "upper", "variance"]
+        assert all(math.isnan(v) for v in res.values())
+    with pytest.raises(ValueError, match=r"^stability needs at least two selected sets$"):
+        nogueira_stability(np.ones((1, 4)))
+
+
+def test_kuncheva_and_jaccard_at_two_subsamples_and_at_k_1():
+    # two sets: one pair. KI = (r d − k²) / (k (d − k)) = (1·4 − 4) / (2·2) = 0; Jaccard 1/3
+    assert kuncheva_index([[0, 1], [1, 2]], 4) == pytest.approx(0.0)
+    assert mean_jaccard([[0, 1], [1, 2]]) == pytest.approx(1 / 3)
+    # k = 1, d = 4: pairs ({0},{0}) → (4 − 1)/3 = 1, ({0},{1}) → −1/3 twice: mean 1/9
+    assert kuncheva_index([[0], [0], [1]], 4) == pytest.approx(1 / 9)
+    assert math.isnan(kuncheva_index([[], []], 4)) and math.isnan(kuncheva_index([[0, 1], [2, 3]], 2))
+    assert math.isnan(kuncheva_index([[0]], 4)) and math.isnan(mean_jaccard([[0]]))
+    assert mean_jaccard([[], []]) == 1.0, "two empty sets agree"
+    with pytest.raises(ValueError, match=r"^Kuncheva's index needs sets of equal size$"):
+        kuncheva_index([[0], [0, 1]], 4)

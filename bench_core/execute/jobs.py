@@ -10,13 +10,22 @@ A run expands methods × parameter variants × datasets × seeds into :class:`Jo
 
 Execution details (device, timeout, memory cap, threads, plugin distribution version) are recorded with the
 result but are not part of the key: changing them does not re-run finished jobs.
+
+The hash of the method's source (:func:`method_source_hash`) is recorded too, and deliberately *not* part
+of the key: editing a method without bumping its ``version`` does not silently re-run (or silently keep)
+anything; ``featbench run`` and ``featbench leaderboard`` warn that the installed source differs from the
+one recorded, and say how to fix it (``--force --method NAME``, or bump ``version``).
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
+import inspect
 import itertools
 import json
+import re
+import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -51,6 +60,8 @@ class JobSpec:
     memory_mb: float | None = None
     device: str = "auto"
     threads: int = 1
+    #: :func:`method_source_hash` of the installed method (recorded, not part of the key)
+    source_hash: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -78,6 +89,47 @@ def job_key(
     return hashlib.sha256(canonical_json(material).encode()).hexdigest()
 
 
+def _class_source(cls: type) -> str | None:
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        return None
+
+
+def method_source_hash(cls: type[Method]) -> str | None:
+    """SHA-256 of the source a method's results depend on, as far as it can be read; None if it cannot.
+
+    Hashed: the source of the class and of each base class up to (not including) the harness's own classes
+    (``bench_core``), plus the source of every top-level function or class of their modules whose name the
+    class source mentions (one level: helpers of helpers are not followed). Edits to anything else (another
+    module, a library) are not seen: bump ``version`` for those.
+    """
+    parts = []
+    for klass in cls.__mro__:
+        if klass is object or klass.__module__.split(".")[0] == "bench_core":
+            continue
+        src = _class_source(klass)
+        if src is None:
+            return None
+        parts.append(src)
+        module = sys.modules.get(klass.__module__)
+        try:
+            tree = ast.parse(inspect.getsource(module)) if module is not None else None
+        except (OSError, TypeError, SyntaxError):
+            tree = None
+        if tree is None:
+            continue
+        names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", src))
+        lines = inspect.getsource(module).splitlines()
+        for node in tree.body:
+            if (isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.name in names
+                    and node.name != klass.__name__):
+                parts.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
+    if not parts:
+        return None
+    return hashlib.sha256("\n\0".join(parts).encode()).hexdigest()
+
+
 def method_variants(cls: type[Method], profile: Profile) -> list[dict[str, Any]]:
     """Parameter dicts to run for ``cls`` under ``profile``: the defaults, or the sweep grid if it sweeps."""
     base = {**cls.params, **cls.profile_params.get(profile.name, {})}
@@ -102,7 +154,7 @@ def make_spec(
         key=key, track=track.name, method=cls.name, method_version=cls.version, params=dict(params),
         variant=variant_id(cls.name, params, defaults), dataset=card.name, dataset_fingerprint=card.fingerprint,
         split=split, seed=split, profile=profile.name, protocol_version=track.protocol_version,
-        settings=settings, plugin=dict(plugin), **execution,
+        settings=settings, plugin=dict(plugin), source_hash=method_source_hash(cls), **execution,
     )
 
 

@@ -62,6 +62,14 @@ class Plan:
     datasets: dict[str, str] = field(default_factory=dict)  # name -> cache path (to prepare)
     #: Pending jobs this driver left to another one that had claimed or finished them (set by execute).
     elsewhere: int = 0
+    #: (track, method) -> number of finished results whose recorded source differs from the installed one
+    source_changed: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def source_warnings(self) -> list[str]:
+        """One line per method whose finished results were computed from other source than installed."""
+        return [f"warning: {m} ({t}): the installed source differs from the one recorded with {n} finished "
+                f"result(s), which are kept; re-run them with `--force --method {m}`, or bump its `version`"
+                for (t, m), n in sorted(self.source_changed.items())]
 
 
 def _check_cards(registry: Registry) -> None:
@@ -175,10 +183,19 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
                             plan.skipped.append((spec, missing))
                         elif not req.force and store.done(spec.track, spec.dataset, spec.method, spec.key):
                             plan.cached += 1
+                            _note_source(plan, store, spec)
                         else:
                             plan.pending.append(spec)
                             plan.datasets[card.name] = cpath
     return plan
+
+
+def _note_source(plan: Plan, store: Store, spec: JobSpec) -> None:
+    rec = store.read(store.path_for(spec.track, spec.dataset, spec.method, spec.key)) or {}
+    recorded = rec.get("method_source")
+    if recorded and spec.source_hash and recorded != spec.source_hash:
+        k = (spec.track, spec.method)
+        plan.source_changed[k] = plan.source_changed.get(k, 0) + 1
 
 
 def prepare_datasets(registry: Registry, plan: Plan, req: RunRequest) -> None:
@@ -237,7 +254,7 @@ class Recorder:
                 environment=dict(outcome.get("environment") or {}), started_at=started_at, finished_at=_now(),
             ),
             error=ErrorInfo(**err) if err else None,
-            outputs=dict(outcome.get("outputs") or {}),
+            outputs=dict(outcome.get("outputs") or {}), method_source=spec.source_hash,
             log=Log(**outcome["log"]) if outcome.get("log") else None,
         )
         self.store.write(record)

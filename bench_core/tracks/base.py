@@ -309,6 +309,14 @@ class Track(abc.ABC):
     #: Whether the protocol is implemented. A track that is not ready is listed, accepts registrations and
     #: has no datasets yet; running it reports that plainly.
     ready: ClassVar[bool] = True
+    #: How far (in units of the primary score, in its better direction) a dataset's positive control must
+    #: beat its negative control for the dataset to enter the overall ranking of the leaderboard; a dataset
+    #: where it does not is uninformative (even the truth scores like chance) and is shown with that reason.
+    #: Datasets without both controls enter (nothing to test them against).
+    control_margin: ClassVar[float] = 0.0
+    #: The card property that marks data with ground truth: the leaderboard's overall ranking is given
+    #: separately for datasets with it and for the others (``None``: one overall table).
+    ground_truth_property: ClassVar[str | None] = "ground_truth"
 
     def default_settings(self) -> dict[str, Any]:
         """Protocol settings before the profile's overrides (see :mod:`bench_core.profiles`)."""

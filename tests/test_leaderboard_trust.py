@@ -1,0 +1,558 @@
+"""Leaderboards you can trust (issue 9): one test per defect, each failing on the code before the fix.
+
+1. scores independent of job order (a selection is evaluated as a set);
+2. one method version per row (stale results reported, never pooled);
+3. edited code is noticed (source hash recorded, warned on at run and leaderboard);
+4. one common seed set per dataset table (done/planned; short cells unranked, never a win);
+5. overall tables per data group, controls marked, failures tied last, paired test vs best, Friedman + CD;
+6. uninformative datasets (positive control ≈ negative control) left out of the overall ranking;
+7. an honest display for 2 seeds.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import sys
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from bench_core.compare import compare
+from bench_core.leaderboard import (
+    build, critical_difference, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
+)
+from bench_core.store import Store
+from bench_core.tracks import TRACKS
+from bench_core.tracks.base import Context, Score, Tags, Track
+from bench_core.tracks.selectors import Selector, SelectorsTrack, _EVAL_CACHE, evaluate_subset
+from test_leaderboard_compare import record
+
+
+# ------------------------------------------------------------------------------------------ fixtures
+
+
+@dataclass
+class FakeCard:
+    name: str
+    properties: tuple = ()
+    task: str = "classification"
+    split: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(count=10))
+
+    @property
+    def fingerprint(self) -> str:
+        return f"fp-{self.name}" + "0" * 20  # what record() writes
+
+
+def _method(name, version="1", control=None, requires=()):
+    return type(name, (Selector,), {"name": name, "version": version, "params": {}, "profile_params": {},
+                                    "grid": {}, "tags": Tags(supervised=False, control=control,
+                                                             requires=tuple(requires)),
+                                    "rank": lambda self, X, y, ctx: X.var(axis=0)})
+
+
+class FakeRegistry:
+    """What the leaderboard asks a registry: methods with their tags and version, and dataset cards."""
+
+    def __init__(self, methods, cards):
+        self.methods = {"selectors": {m.name: SimpleNamespace(obj=m) for m in methods}}
+        self.cards = {c.name: c for c in cards}
+
+    def method(self, track, name):
+        return self.methods[track][name].obj
+
+    def card(self, name):
+        if name not in self.cards:
+            raise KeyError(name)
+        return self.cards[name]
+
+
+def rec(dataset, method, seed, primary=None, status="done", version="1", **kw):
+    r = record(dataset, method, seed, status=status, primary=primary)
+    r["method_version"] = version
+    r["key"] = f"{r['key']}-v{version}"
+    r.update(kw)
+    return r
+
+
+# ------------------------------------------------------------------------------------------ defect 1
+
+
+def _dataset(registry, name, tmp_path):
+    from bench_core.data.dataset import load_cache, prepare
+
+    card = registry.card(name)
+    return load_cache(card, prepare(card, registry.loader_fns, registry.reader_fns, None, tmp_path))
+
+
+def test_a_selection_scores_the_same_in_any_order_fresh_or_cached(registry, tmp_path):
+    """breast_cancer split 0, the set {1, 3, 9, 17, 25}: one order, then the reverse (issue: 0.9392 cached
+    against 0.9470 fresh)."""
+    ds = _dataset(registry, "breast_cancer", tmp_path)
+    sp = ds.split(0)
+    prefix = (ds.card.fingerprint, 0)
+    order = np.array([1, 3, 9, 17, 25])
+    _EVAL_CACHE.clear()
+    forward_fresh = evaluate_subset(prefix, "extratrees", 0, order, sp)
+    reverse_cached = evaluate_subset(prefix, "extratrees", 0, order[::-1], sp)
+    _EVAL_CACHE.clear()
+    reverse_fresh = evaluate_subset(prefix, "extratrees", 0, order[::-1], sp)
+    _EVAL_CACHE.clear()
+    shuffled_fresh = evaluate_subset(prefix, "extratrees", 0, np.array([17, 1, 25, 9, 3]), sp)
+    assert forward_fresh == reverse_cached == reverse_fresh == shuffled_fresh
+
+
+class _OrderSelector(Selector):
+    """Ranks features by a fixed permutation of the columns (``perm`` names the permutation)."""
+
+    name, version = "order-selector", "1"
+    params = {"perm": "identity"}
+    tags = Tags(supervised=False)
+
+    def rank(self, X, y, ctx):
+        d = X.shape[1]
+        order = np.random.default_rng(5).permutation(d)
+        if self.params["perm"] == "pairs-swapped":  # the same top-k sets for even k, in another order
+            order = order.reshape(-1, 2)[:, ::-1].ravel() if d % 2 == 0 else order
+        scores = np.empty(d)
+        scores[order] = np.arange(d, 0, -1, dtype=float)
+        return scores
+
+
+def test_a_job_scores_bit_identically_fresh_and_after_other_jobs_in_the_same_worker(registry, tmp_path):
+    ds = _dataset(registry, "breast_cancer", tmp_path)
+    track = SelectorsTrack()
+    settings = {**track.default_settings(), "k_grid": [1, 2, 4, 10], "retention": [], "stability_subsamples": 0,
+                "evaluators": ["extratrees", "logreg"]}
+    job = _OrderSelector(perm="identity")
+    _EVAL_CACHE.clear()
+    fresh = track.run(job, ds, 0, settings, Context(seed=0)).scores
+    _EVAL_CACHE.clear()
+    track.run(_OrderSelector(perm="pairs-swapped"), ds, 0, settings, Context(seed=0))  # another job first
+    after = track.run(job, ds, 0, settings, Context(seed=0)).scores
+    assert json.dumps(fresh, sort_keys=True) == json.dumps(after, sort_keys=True)
+
+
+def test_the_protocol_change_is_versioned_and_documented():
+    import bench_core.tracks.selectors as sel
+
+    assert SelectorsTrack.protocol_version == 2
+    assert "Protocol (version 2)" in sel.__doc__ and "- 2: a selection is evaluated as a set" in sel.__doc__
+
+
+# ------------------------------------------------------------------------------------------ defect 2
+
+
+def test_method_versions_are_never_pooled_and_stale_results_are_reported(tmp_path):
+    recs = [rec("d", "m", s, primary=0.5, version="1") for s in range(2)]  # old version
+    recs += [rec("d", "m", s, primary=0.9, version="2") for s in range(2)]  # bumped
+    recs += [rec("d", "r", s, primary=0.6) for s in range(2)]
+    old_protocol = rec("d", "r", 0, primary=0.1, key="old-protocol" + "0" * 10)
+    old_protocol["protocol_version"] = 1
+    recs.append(old_protocol)
+    reg = FakeRegistry([_method("m", version="2"), _method("r")], [FakeCard("d")])
+    board = build(recs, reg, "quick")
+    tb = board.tracks["selectors"]
+    cells = {c.variant: c for c in tb.datasets["d"]}
+    assert cells["m"].values == [(0, 0.9), (1, 0.9)] and cells["m"].method_version == "2"
+    assert cells["r"].values == [(0, 0.6), (1, 0.6)]
+    assert tb.stale == {"method version 1 (installed 2)": 2, "protocol version 1 (now 2)": 1}
+    md = to_markdown(board)
+    assert "3 stale result file(s) left out" in md and "--prune-stale" in md
+    assert any("3 stale result file(s)" in w for w in board.warnings())
+    # without a registry, the newest record's version stands in for the installed one
+    for r in recs:
+        r["provenance"] = {**r["provenance"], "finished_at": "2026-11-2%dT00:00:00" % (2 if r["method_version"] == "2" else 1)}
+    cur, stale = partition(recs, None, "quick")
+    assert {(r["method"], r["method_version"]) for r in cur} == {("m", "2"), ("r", "1")} and len(stale) == 3
+    # --prune-stale deletes exactly those files
+    st = Store(tmp_path)
+    for r in recs:
+        p = st.path_for(r["track"], r["dataset"], r["method"], r["key"])
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(r))
+    assert prune_stale(st, list(st.iter_records()), reg, "quick") == 3
+    assert sorted(r["key"] for r in st.iter_records()) == sorted(r["key"] for r in cur)
+
+
+def test_parameters_the_profile_no_longer_gives_are_stale():
+    m = _method("m")
+    m.profile_params = {"quick": {"alpha": 2}}
+    recs = [rec("d", "m", s, primary=0.5, params={"alpha": 1}) for s in range(2)]
+    recs += [rec("d", "m", s, primary=0.7, params={"alpha": 2}, key=f"new{s}" + "0" * 10) for s in range(2)]
+    cur, stale = partition(recs, FakeRegistry([m], [FakeCard("d")]), "quick")
+    assert [r["params"] for r in cur] == [{"alpha": 2}] * 2
+    assert [why for _r, why in stale] == ["parameters the profile no longer gives"] * 2
+
+
+# ------------------------------------------------------------------------------------------ defect 3
+
+
+def _write_module(tmp_path, name, body):
+    (tmp_path / f"{name}.py").write_text(
+        "from bench_core.tracks.base import Tags\nfrom bench_core.tracks.selectors import Selector\n\n"
+        "def helper(X):\n    return X.var(axis=0)\n\n"
+        "class Edited(Selector):\n    name, version = 'edited', '1'\n    tags = Tags(supervised=False)\n\n"
+        f"    def rank(self, X, y, ctx):\n        return {body}\n")
+
+
+def _import_fresh(tmp_path, name):
+    sys.path.insert(0, str(tmp_path))
+    try:
+        sys.modules.pop(name, None)
+        importlib.invalidate_caches()
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(str(tmp_path))
+
+
+def test_the_source_hash_follows_edits_of_rank_and_of_the_helpers_it_names(tmp_path):
+    from bench_core.execute.jobs import method_source_hash
+
+    _write_module(tmp_path, "edited_a", "helper(X)")
+    h1 = method_source_hash(_import_fresh(tmp_path, "edited_a").Edited)
+    _write_module(tmp_path, "edited_a", "helper(X) + 1.0")
+    h2 = method_source_hash(_import_fresh(tmp_path, "edited_a").Edited)
+    text = (tmp_path / "edited_a.py").read_text().replace("return X.var(axis=0)", "return X.std(axis=0)")
+    (tmp_path / "edited_a.py").write_text(text)
+    h3 = method_source_hash(_import_fresh(tmp_path, "edited_a").Edited)
+    assert len({h1, h2, h3}) == 3 and all(len(h) == 64 for h in (h1, h2, h3))
+    _write_module(tmp_path, "edited_a", "helper(X)")
+    assert method_source_hash(_import_fresh(tmp_path, "edited_a").Edited) == h1, "same source, same hash"
+
+
+def test_run_and_leaderboard_warn_when_the_installed_source_differs(registry, tmp_path):
+    from bench_core.execute.run import RunRequest, plan_run
+
+    store = Store(tmp_path / "results")
+    req = RunRequest(methods=["variance"], datasets=["wine"], profile="smoke", results=store.root)
+    plan = plan_run(registry, req, store)
+    (spec,) = plan.pending
+    assert spec.source_hash and len(spec.source_hash) == 64
+    r = rec("wine", "variance", 0, primary=0.7, key=spec.key, method_version=spec.method_version,
+            dataset_fingerprint=spec.dataset_fingerprint, params=dict(spec.params), profile="smoke",
+            method_source="0" * 64)
+    r["variant"] = spec.variant
+    path = store.path_for("selectors", "wine", "variance", spec.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(r))
+    plan = plan_run(registry, req, store)
+    assert plan.cached == 1 and not plan.pending
+    (warning,) = plan.source_warnings()
+    assert "variance" in warning and "--force --method variance" in warning and "bump its `version`" in warning
+    board = build([r], registry, "smoke")
+    assert board.tracks["selectors"].source_changed == {"variance": 1}
+    assert any("--force --method variance" in w for w in board.warnings())
+    r["method_source"] = spec.source_hash
+    assert build([r], registry, "smoke").tracks["selectors"].source_changed == {}
+
+
+# ------------------------------------------------------------------------------------------ defect 4
+
+
+def test_a_dataset_table_ranks_on_one_common_seed_set():
+    """madelon_like in the committed board: 15 cells with seeds {0,1,2}, 8 with {0,1}."""
+    recs = []
+    for m, vals in {"a": [0.70, 0.72, 0.71], "b": [0.60, 0.61, 0.62], "c": [0.65, 0.66, 0.64]}.items():
+        recs += [rec("d", m, s, primary=v) for s, v in enumerate(vals)]
+    recs += [rec("d", "short", s, primary=0.99) for s in range(2)]  # seed 2 never ran
+    tb = build(recs, None, "standard").tracks["selectors"]
+    cells = {c.variant: c for c in tb.datasets["d"]}
+    assert {v: c.rank for v, c in cells.items()} == {"a": 1.0, "c": 2.0, "b": 3.0, "short": None}
+    assert cells["short"].mean == pytest.approx(0.99) and not cells["short"].complete
+    md = to_markdown(build(recs, None, "standard"))
+    short_row = next(line for line in md.splitlines() if "| short" in line and "0.990" in line)
+    assert "| 2/3 " in short_row and "†" in short_row and "short of seeds (2/3): unranked" in short_row
+    rows = {r["variant"]: r for r in tb.overall_rows()}
+    assert rows["short"]["wins"] == 0 and rows["a"]["wins"] == 1
+    assert rows["short"]["ranked"] == 0, "a cell never run to the end is not counted in the overall ranking"
+
+
+def test_seeds_read_done_over_planned_even_when_no_cell_has_the_last_seed():
+    recs = [rec("d", m, s, primary=0.5 + 0.1 * i) for i, m in enumerate("ab") for s in range(2)]
+    tb = build(recs, None, "standard").tracks["selectors"]  # the standard profile plans 3 seeds
+    assert all(c.n_planned == 3 and c.rank is None for c in tb.datasets["d"])
+    quick = build(recs, None, "quick").tracks["selectors"]  # 2 seeds planned: complete
+    assert [c.rank for c in quick.datasets["d"]] == [1.0, 2.0]
+
+
+# ------------------------------------------------------------------------------------------ defect 5
+
+
+def _two_groups():
+    cards = [FakeCard("s1", ("ground_truth",)), FakeCard("s2", ("ground_truth",)), FakeCard("r1"), FakeCard("r2")]
+    methods = [_method("oracle", control="positive", requires=("ground_truth",)), _method("random", control="negative"),
+               _method("good"), _method("ok"), _method("flaky")]
+    vals = {  # dataset -> method -> per-seed primary (None: timeout)
+        "s1": {"oracle": [0.95] * 3, "random": [0.5] * 3, "good": [0.9, 0.92, 0.91], "ok": [0.8, 0.82, 0.81],
+               "flaky": [0.85, 0.86, 0.84]},
+        "s2": {"oracle": [0.9] * 3, "random": [0.55] * 3, "good": [0.8, 0.81, 0.79], "ok": [0.85, 0.84, 0.86],
+               "flaky": [None] * 3},
+        "r1": {"random": [0.6] * 3, "good": [0.7, 0.72, 0.71], "ok": [0.65, 0.66, 0.64], "flaky": [0.9, 0.91, 0.92]},
+        "r2": {"random": [0.5] * 3, "good": [0.8, 0.8, 0.8], "ok": [0.7, 0.7, 0.7], "flaky": [0.75, 0.76, 0.77]},
+    }
+    recs = []
+    for ds, by_m in vals.items():
+        for m, vs in by_m.items():
+            for s, v in enumerate(vs):
+                recs.append(rec(ds, m, s, primary=v) if v is not None else rec(ds, m, s, status="timeout"))
+    return recs, FakeRegistry(methods, cards)
+
+
+def test_overall_tables_per_data_group_with_controls_marked_and_failures_tied_last():
+    recs, reg = _two_groups()
+    board = build(recs, reg, "standard")
+    tb = board.tracks["selectors"]
+    assert [(b["group"], b["datasets"]) for b in tb.overall] == [("ground_truth", ["s1", "s2"]), ("real", ["r1", "r2"])]
+    gt, real = ({r["variant"]: r for r in b["rows"]} for b in tb.overall)
+    assert "oracle" not in real, "the oracle is ranked only where it applies"
+    # s1: oracle 1, good 2, flaky 3, ok 4, random 5; s2: oracle 1, ok 2, good 3, random 4, flaky (timeout) 5
+    assert gt["oracle"]["mean_rank"] == 1.0 and gt["good"]["mean_rank"] == 2.5 and gt["ok"]["mean_rank"] == 3.0
+    assert gt["flaky"]["mean_rank"] == 4.0 and gt["flaky"]["failed"] == 1 and gt["flaky"]["ranked"] == 2
+    assert gt["random"]["mean_rank"] == 4.5
+    assert [r["variant"] for r in tb.overall[0]["rows"]] == ["oracle", "good", "ok", "flaky", "random"], \
+        "a method with a timeout is sorted by its mean rank, not below the negative control"
+    assert [r["position"] for r in tb.overall[0]["rows"]] == [1, 2, 3, 4, 5]
+    assert gt["flaky"]["mean_primary"] == pytest.approx(0.85), "mean primary over finished cells only"
+    assert gt["good"]["mean_primary"] == pytest.approx((0.91 + 0.8) / 2)
+    # real: r1 flaky 1, good 2, ok 3, random 4; r2 good 1, flaky 2, ok 3, random 4
+    assert (real["flaky"]["mean_rank"], real["good"]["mean_rank"], real["ok"]["mean_rank"]) == (1.5, 1.5, 3.0)
+    assert real["flaky"]["wins"] == 1 and real["good"]["wins"] == 1 and real["ok"]["wins"] == 0
+    md = to_markdown(board)
+    assert "## Overall: data with ground truth" in md and "## Overall: data without ground truth (real data)" in md
+    assert "| 1   | oracle (+ control)" in md and "random (− control)" in md
+
+
+def test_friedman_and_critical_difference_golden_values():
+    """k = 3 methods on N = 2 datasets, rank sums 3, 3, 6 (fixture of test_leaderboard_compare):
+    χ² = 12 / (N k (k+1)) Σ R_j² − 3 N (k+1) = 0.5 · 54 − 24 = 3; p = exp(−3/2) (χ², 2 df);
+    CD = q_0.05(3) · sqrt(k (k+1) / (6 N)) = 2.343 · 1 (Demšar 2006, Table 5)."""
+    from test_leaderboard_compare import fixture_records
+
+    f = build(fixture_records(), None, "quick").tracks["selectors"].overall[0]["friedman"]
+    assert f["tested"] and (f["k"], f["n"]) == (3, 2)
+    assert f["statistic"] == pytest.approx(3.0) and f["p"] == pytest.approx(math.exp(-1.5), rel=1e-3)
+    assert f["cd"] == pytest.approx(2.343, abs=1e-3)
+    assert f["mean_ranks"] == {"alpha": 1.5, "beta": 1.5, "gamma": 3.0}
+    assert sorted(f["left_out"]) == ["delta", "epsilon"]
+    assert critical_difference(10, 44) == pytest.approx(3.164 * math.sqrt(110 / 264), abs=1e-3)
+    assert critical_difference(2, 1) == pytest.approx(1.960 * 1.0, abs=1e-3)
+
+
+def test_methods_indistinguishable_from_the_best_are_marked_by_a_paired_t_test():
+    from scipy.stats import t as student_t
+
+    best, other, far = [0.90, 0.80, 0.85], [0.88, 0.79, 0.80], [0.60, 0.50, 0.55]
+    d = np.subtract(best, other)
+    tstat = d.mean() / (d.std(ddof=1) / math.sqrt(3))
+    assert paired_p(best, other) == pytest.approx(2 * student_t.sf(abs(tstat), 2))
+    assert paired_p([0.5, 0.6], [0.5, 0.6]) == 1.0 and paired_p([0.5, 0.6], [0.4, 0.5]) == 0.0
+    assert paired_p([0.5], [0.4]) is None
+    recs = [rec("d", m, s, primary=v) for m, vals in (("best", best), ("other", other), ("far", far))
+            for s, v in enumerate(vals)]
+    board = build(recs, None, "standard")
+    cells = {c.variant: c for c in board.tracks["selectors"].datasets["d"]}
+    assert cells["best"].near_best and cells["other"].near_best and not cells["far"].near_best
+    assert cells["far"].p_best < 0.05
+    md = to_markdown(board)
+    assert f"≈ (p={paired_p(best, other):.2f})" in md and "two-sided paired t-test" in md
+
+
+# ------------------------------------------------------------------------------------------ defect 6
+
+
+def test_a_dataset_whose_positive_control_is_at_chance_is_left_out_with_its_reason():
+    recs, reg = _two_groups()
+    for r in recs:  # s2 becomes parity3: the oracle at 0.58 against random at 0.55 (margin 0.1)
+        if r["dataset"] == "s2" and r["method"] == "oracle":
+            r["scores"] = {k: 0.58 for k in r["scores"]}
+    tb = build(recs, reg, "standard").tracks["selectors"]
+    block = tb.overall[0]
+    assert block["datasets"] == ["s1"]
+    assert block["excluded"] == [["s2", "uninformative: the positive control oracle (0.580) beats the negative "
+                                        "control random (0.550) by 0.030, under the margin 0.1"]]
+    rows = {r["variant"]: r for r in block["rows"]}
+    assert rows["flaky"]["failed"] == 0 and rows["ok"]["mean_rank"] == 4.0, "ranks from s1 alone"
+    assert tb.datasets["s2"][0].rank == 1.0, "the dataset's own table is still shown and ranked"
+    assert "Left out of the overall ranking: uninformative" in to_markdown(build(recs, reg, "standard"))
+    assert SelectorsTrack.control_margin == 0.1
+
+
+# ------------------------------------------------------------------------------------------ defect 7
+
+
+def test_two_seeds_show_the_two_values_not_a_t_interval():
+    recs = [rec("d", "m", 0, primary=0.70), rec("d", "m", 1, primary=0.774)]
+    board = build(recs, None, "quick")
+    md = to_markdown(board)
+    assert "0.737 [0.700, 0.774]" in md and "±" not in md.split("## d")[1]
+    c = board.tracks["selectors"].datasets["d"][0]
+    assert c.ci95 is None and c.sd == pytest.approx(np.std([0.70, 0.774], ddof=1))
+
+
+# ------------------------------------------------------------------------------------------ compare
+
+
+class _LowerTrack(Track):
+    name = "lowtrack"
+    hook = "featbench_register_selectors"
+    method_base = Selector
+    primary = Score("loss", "a loss", higher_is_better=False)
+
+    def run(self, *a, **k):  # pragma: no cover - never run
+        raise NotImplementedError
+
+
+def _low(dataset, method, seed, value):
+    r = rec(dataset, method, seed, primary=value)
+    r["track"] = "lowtrack"
+    r["protocol_version"] = 1
+    r["scores"] = {"loss": value}
+    return r
+
+
+def test_compare_negates_delta_and_places_new_methods_for_a_lower_is_better_score(monkeypatch):
+    monkeypatch.setitem(TRACKS, "lowtrack", _LowerTrack())
+    base = [_low("d", m, s, v) for m, v in (("a", 0.5), ("b", 0.3), ("c", 0.4)) for s in range(3)]
+    board = build(base, None, "quick")
+    baseline = {"lowtrack": json.loads(json.dumps(track_json(board, board.tracks["lowtrack"])))}
+    assert baseline["lowtrack"]["primary"]["higher_is_better"] is False
+    assert [c["variant"] for c in baseline["lowtrack"]["datasets"]["d"]["cells"]] == ["b", "c", "a"]
+    cur = [_low("d", "a", s, 0.3) for s in range(3)] + [_low("d", "b", s, 0.5) for s in range(3)]
+    cur += [_low("d", "c", s, 0.4) for s in range(3)] + [_low("d", "new", s, 0.35) for s in range(3)]
+    report = compare(baseline, cur, None, tolerance=0.01)
+    rows = {r.variant: r for r in report.rows}
+    assert rows["a"].verdict == "improved" and rows["a"].delta == pytest.approx(0.2)
+    assert rows["b"].verdict == "regressed" and rows["b"].delta == pytest.approx(-0.2)
+    assert rows["c"].verdict == "unchanged" and rows["c"].delta == pytest.approx(0.0)
+    assert report.placements == ["`new` (lowtrack) would rank d 2/4; mean rank 2.00 over 1 dataset(s)"]
+    # a track the installed code does not know takes its direction from the baseline file
+    from bench_core.compare import _higher_is_better
+
+    monkeypatch.delitem(TRACKS, "lowtrack")
+    assert _higher_is_better("lowtrack", baseline["lowtrack"]) is False
+    assert _higher_is_better("selectors", {"primary": {"higher_is_better": False}}) is True
+
+
+def test_csv_content_golden():
+    recs = [rec("d", "a", s, primary=v) for s, v in enumerate([0.8, 0.9, 1.0])]
+    recs += [rec("d", "b", s, primary=0.5) for s in range(3)]
+    csv_text = track_csv(build(recs, None, "standard").tracks["selectors"])
+    lines = csv_text.splitlines()
+    assert lines[0].startswith("track,dataset,variant,method,method_version,control,rank,mean,sd,ci95,n_done,"
+                               "n_total,n_planned,complete,p_best,near_best,statuses,")
+    half = round(4.302652729911275 * 0.1 / math.sqrt(3), 6)
+    assert lines[1].startswith(f"selectors,d,a,a,1,,1.0,0.9,0.1,{half},3,3,3,1,1.0,1,done=3,")
+    # b vs a: differences 0.3, 0.4, 0.5: t = 0.4 / (0.1 / sqrt 3), two-sided p with 2 df = 0.020204
+    assert lines[2].startswith("selectors,d,b,b,1,,2.0,0.5,0.0,0.0,3,3,3,1,0.020204,0,done=3,0.5,")
+    assert lines[1].endswith(",1.5,30.0,") and len(lines) == 3  # mean fit_s (0.5+1.5+2.5)/3, max peak
+
+
+def test_compare_markdown_golden():
+    from bench_core.compare import Report, Row
+
+    rep = Report("quick", rows=[
+        Row("selectors", "d1", "a", "regressed", 0.9, 0.7, -0.2, 0.01, 3, 3),
+        Row("selectors", "d2", "b", "unchanged", None, None, None, None, 2, 1, "still failing: timeout ×1"),
+        Row("selectors", "d1", "c", "new", None, 0.5, None, None, 0, 2),
+        Row("selectors", "d0", "e", "improved", 0.5, 0.55, 0.05, float("nan"), 2, 2),
+    ], placements=["`c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)"])
+    assert rep.counts == {"regressed": 1, "unchanged": 1, "new": 1, "improved": 1} and rep.failed
+    assert rep.markdown() == (
+        "## featbench compare (quick): FAIL\n\n"
+        "1 regressed, 0 failed, 1 improved, 1 new, 0 missing, 1 unchanged\n\n"
+        "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict                              |\n"
+        "|-----------|-----------|----------|--------------|--------------|---------|-------------|--------------------------------------|\n"
+        "| selectors | d1        | a        | 0.9000 (n=3) | 0.7000 (n=3) | -0.2000 | 0.0100      | regressed                            |\n"
+        "| selectors | d0        | e        | 0.5000 (n=2) | 0.5500 (n=2) | +0.0500 | —           | improved                             |\n"
+        "| selectors | d1        | c        | —            | 0.5000 (n=2) | —       | —           | new                                  |\n"
+        "| selectors | d2        | b        | — (n=2)      | — (n=1)      | —       | —           | unchanged: still failing: timeout ×1 |\n\n"
+        "### New methods among the baselines\n\n"
+        "- `c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)")
+    ok = Report("smoke", rows=[Row("selectors", "d", "m", "unchanged", 0.5, 0.5, 0.0, 0.01, 1, 1)])
+    assert not ok.failed and ok.markdown().startswith("## featbench compare (smoke): OK\n\n0 regressed, 0 failed, ")
+    assert "### New methods" not in ok.markdown()
+    assert Report("q", rows=[Row("t", "d", "m", "failed")]).failed
+
+
+def test_load_baseline_reads_only_leaderboards_of_the_requested_tracks(tmp_path):
+    from bench_core.compare import load_baseline
+    from bench_core.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"^no baseline leaderboards in .*nowhere \(generate them with "
+                                         r"`featbench leaderboard --out .*nowhere`\)$"):
+        load_baseline(tmp_path / "nowhere")
+    (tmp_path / "a.json").write_text(json.dumps({"track": "selectors"}))  # not a leaderboard: no datasets
+    (tmp_path / "b.json").write_text(json.dumps([1, 2]))
+    with pytest.raises(UsageError, match=r"^no leaderboard JSON files in "):
+        load_baseline(tmp_path)
+    (tmp_path / "c.json").write_text(json.dumps({"track": "saes", "datasets": {}}))
+    (tmp_path / "d.json").write_text(json.dumps({"track": "selectors", "datasets": {"x": 1}}), encoding="utf-8")
+    (tmp_path / "e.json").write_text(json.dumps({"datasets": {}}))
+    assert sorted(load_baseline(tmp_path)) == ["saes", "selectors"]
+    assert list(load_baseline(tmp_path, ["selectors"])) == ["selectors"]
+    assert load_baseline(tmp_path, ["selectors"])["selectors"]["datasets"] == {"x": 1}
+    with pytest.raises(UsageError):
+        load_baseline(tmp_path, ["reducers"])
+
+
+def test_compare_failed_and_still_failing_cells_and_placement_without_shared_data():
+    base = [rec("d", "a", s, primary=0.5) for s in range(2)] + [rec("d", "b", s, status="timeout") for s in range(2)]
+    board = build(base, None, "quick")
+    baseline = {"selectors": json.loads(json.dumps(track_json(board, board.tracks["selectors"])))}
+    cur = [rec("d", "a", s, status="error") for s in range(2)] + [rec("d", "b", s, status="timeout") for s in range(2)]
+    cur += [rec("other", "n", s, primary=0.7) for s in range(2)] + [rec("d", "z", s, status="crashed") for s in range(2)]
+    report = compare(baseline, cur, None)
+    rows = {(r.dataset, r.variant): r for r in report.rows}
+    assert rows[("d", "a")].verdict == "failed" and rows[("d", "a")].note == "error ×2"
+    assert rows[("d", "b")].verdict == "unchanged" and rows[("d", "b")].note == "still failing: timeout ×2"
+    assert rows[("d", "z")].verdict == "failed", "a new cell with no finished job fails"
+    assert rows[("other", "n")].verdict == "new" and rows[("other", "n")].current == pytest.approx(0.7)
+    assert (rows[("d", "a")].baseline, rows[("d", "a")].n_baseline, rows[("d", "a")].n_current) == (0.5, 2, 0)
+    assert report.placements == ["`n` (selectors): no dataset shared with the baseline"], \
+        "a new method with no finished job is not placed"
+    assert compare(baseline, base, None).profile == "quick" and not compare(baseline, base, None).failed
+
+
+def test_lower_is_better_ranks_controls_and_margin_in_the_leaderboard(monkeypatch):
+    class LowMargin(_LowerTrack):
+        control_margin = 0.1
+        ground_truth_property = None
+
+    monkeypatch.setitem(TRACKS, "lowtrack", LowMargin())
+    vals = {"d1": {"pos": 0.2, "neg": 0.5, "a": 0.3, "b": 0.4, "c": None},
+            "d2": {"pos": 0.45, "neg": 0.5, "a": 0.1, "b": 0.2, "c": 0.3}}
+    recs = []
+    for ds, by_m in vals.items():
+        for m, v in by_m.items():
+            for s in range(2):
+                r = _low(ds, m, s, v) if v is not None else rec(ds, m, s, status="timeout")
+                r["track"], r["protocol_version"] = "lowtrack", 1
+                recs.append(r)
+    reg = FakeRegistry([_method("pos", control="positive"), _method("neg", control="negative"), _method("a"),
+                        _method("b"), _method("c")], [FakeCard("d1"), FakeCard("d2")])
+    reg.methods["lowtrack"] = reg.methods.pop("selectors")
+    tb = build(recs, reg, "quick").tracks["lowtrack"]
+    assert [(c.variant, c.rank) for c in tb.datasets["d1"]] == [("pos", 1.0), ("a", 2.0), ("b", 3.0), ("neg", 4.0),
+                                                               ("c", None)]
+    (block,) = tb.overall
+    assert block["group"] == "all" and block["datasets"] == ["d1"]
+    assert block["excluded"] == [["d2", "uninformative: the positive control pos (0.450) beats the negative "
+                                        "control neg (0.500) by 0.050, under the margin 0.1"]]
+    rows = {r["variant"]: r for r in block["rows"]}
+    assert {v: r["mean_rank"] for v, r in rows.items()} == {"pos": 1.0, "a": 2.0, "b": 3.0, "neg": 4.0, "c": 5.0}
+    assert rows["pos"]["control"] == "positive" and rows["c"]["failed"] == 1
+    assert block["friedman"]["tested"] is False and block["friedman"]["n"] == 1
+    assert "No Friedman test: needs at least 3 methods on every dataset and 2 datasets (k = 5, N = 1)." in \
+        to_markdown(build(recs, reg, "quick"))
+
+
+def test_planned_seeds_never_exceed_the_splits_a_dataset_has():
+    recs = [rec("d", "a", s, primary=0.5) for s in range(2)]
+    reg = FakeRegistry([_method("a")], [FakeCard("d", split=SimpleNamespace(count=2))])
+    tb = build(recs, reg, "standard").tracks["selectors"]  # 3 seeds planned, but d has 2 splits
+    assert tb.planned == {"d": [0, 1]} and tb.datasets["d"][0].complete
+    assert build([rec("d", "a", 4, primary=0.5)], None, "smoke").tracks["selectors"].planned == {"d": [0, 4]}

@@ -1,0 +1,244 @@
+"""The shared model-computed data: the docstring corpus, the MiniLM activations and splice runner, the
+``register.add_model`` registration (and, below, the digits networks).
+
+The transformer tests share one small corpus (48 documents × ≤ 32 tokens, ≈ 1.5k tokens) computed once per
+session in a temporary cache directory; they are marked ``transformer``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+import numpy as np
+import pytest
+
+from bench_core.data.cards import card_from_dict
+from bench_core.data.dataset import materialise
+from bench_core.errors import DeclarationError, UsageError
+from bench_core.registry import DatasetRegister, load_registry
+
+SMALL = {"max_docs": 48, "max_tokens_per_doc": 32}
+
+
+# --------------------------------------------------------------------------------------------- the corpus
+
+
+def test_corpus_is_deterministic_balanced_deduplicated_and_nested():
+    from plugins.datasets.stdlib_text import DEFAULT_PACKAGES, MIN_CHARS, load_corpus
+
+    a, b = load_corpus(None, 80), load_corpus(None, 80)
+    assert a == b and a.sha256() == b.sha256()
+    assert len(DEFAULT_PACKAGES) >= 8 and a.packages == DEFAULT_PACKAGES
+    counts = np.bincount(a.labels, minlength=len(a.packages))
+    assert (counts == 80 // len(DEFAULT_PACKAGES)).all(), counts
+    assert len(set(a.texts)) == len(a.texts), "a docstring text appears twice"
+    assert min(map(len, a.texts)) >= MIN_CHARS
+    for src, label in zip(a.sources, a.labels):  # the label is the top-level package of the docstring's module
+        assert src.split(".")[0] == a.packages[label]
+    assert not any(".test." in s or ".tests." in s for s in a.sources)
+    big = load_corpus(None, 160)  # a smaller corpus is a prefix of a larger one, package by package
+    for i in range(len(a.packages)):
+        small_i = [t for t, lab in zip(a.texts, a.labels) if lab == i]
+        big_i = [t for t, lab in zip(big.texts, big.labels) if lab == i]
+        assert big_i[:len(small_i)] == small_i
+    assert a.python_version.count(".") == 2
+
+
+def test_corpus_hash_covers_the_text_and_bad_packages_are_refused():
+    from plugins.datasets.stdlib_text import Corpus, load_corpus
+
+    a = load_corpus(("json", "email"), 10)
+    changed = Corpus(a.texts[:-1] + (a.texts[-1] + " ",), a.labels, a.packages, a.sources, a.python_version,
+                     a.available)
+    assert changed.sha256() != a.sha256(), "one changed character must change the text hash"
+    with pytest.raises(UsageError, match="not a top-level package or module"):
+        load_corpus(("email", "no_such_pkg"), 10)
+    with pytest.raises(UsageError, match="distinct"):
+        load_corpus(("email", "email"), 10)
+
+
+# --------------------------------------------------------------------------------------------- the transformer
+
+
+@pytest.fixture(scope="session")
+def mini(tmp_path_factory):
+    """The small corpus' activations, computed once in a cache directory of their own."""
+    from plugins.datasets import minilm
+
+    cache = tmp_path_factory.mktemp("minilm-cache")
+    old = os.environ.get("FEATBENCH_CACHE_DIR")
+    os.environ["FEATBENCH_CACHE_DIR"] = str(cache)
+    try:
+        runs = minilm.RUNS["model"]
+        tokens = {layer: minilm.minilm_tokens(layer=layer, **SMALL) for layer in range(7)}
+        sentences = minilm.minilm_sentences(**SMALL)
+        layers = minilm.minilm_layers(**SMALL)
+        assert minilm.RUNS["model"] == runs + 1, "every layer, tokens and sentences, must come from one model run"
+        yield {"tokens": tokens, "sentences": sentences, "layers": layers, "cache": cache}
+    finally:
+        if old is None:
+            os.environ.pop("FEATBENCH_CACHE_DIR", None)
+        else:
+            os.environ["FEATBENCH_CACHE_DIR"] = old
+
+
+@pytest.mark.transformer
+def test_token_rows_layout_labels_and_no_padding(mini):
+    t = mini["tokens"][3]
+    X, doc, pos, tid = t.X, t.arrays["doc"], t.arrays["position"], t.arrays["token_id"]
+    assert X.dtype == np.float32 and X.shape == (len(doc), 384)
+    assert np.array_equal(t.groups, doc)
+    assert (np.diff(doc) >= 0).all(), "rows are ordered by document"
+    starts = np.flatnonzero(np.r_[True, np.diff(doc) != 0])
+    ends = np.r_[starts[1:], len(doc)] - 1
+    assert (pos[starts] == 0).all() and (tid[starts] == 101).all(), "each document starts with [CLS]"
+    assert (tid[ends] == 102).all(), "each document ends with [SEP]"
+    assert (tid != 0).all(), "no padding row"
+    assert (pos[ends] <= SMALL["max_tokens_per_doc"] - 1).all()
+    n_docs = doc.max() + 1
+    assert n_docs == SMALL["max_docs"]
+    per_doc = {d: set(t.y[doc == d]) for d in range(n_docs)}
+    assert all(len(v) == 1 for v in per_doc.values()), "a document has one label"
+    labels, counts = np.unique([next(iter(v)) for v in per_doc.values()], return_counts=True)
+    assert len(labels) == 8 and (counts == counts[0]).all(), "documents are balanced across packages"
+    assert t.info["layer"] == 3 and t.info["n_tokens"] == len(doc) and "Python 3." in t.info["text_source"]
+
+
+@pytest.mark.transformer
+def test_activations_match_a_direct_unbatched_model_call(mini):
+    """Independent of the batching and the row layout: one document at a time, no padding."""
+    import torch
+
+    from plugins.datasets import minilm
+
+    tok, model = minilm.load_model()
+    t0 = mini["tokens"][0]
+    for d in (0, 17, 47):
+        ids = torch.as_tensor(t0.arrays["token_id"][t0.arrays["doc"] == d])[None]
+        with torch.no_grad():
+            hs = model(input_ids=ids, output_hidden_states=True).hidden_states
+        for layer in (0, 2, 6):
+            rows = mini["tokens"][layer].X[t0.arrays["doc"] == d]
+            np.testing.assert_allclose(rows, hs[layer][0].numpy(), atol=1e-5, rtol=0)
+        np.testing.assert_allclose(mini["sentences"].X[d], hs[6][0].mean(0).numpy(), atol=1e-5, rtol=0)
+
+
+@pytest.mark.transformer
+def test_sentence_embeddings_match_sentence_transformers(mini):
+    """The independent reference: the packaged model through sentence-transformers (mean pooling + L2 norm)."""
+    from sentence_transformers import SentenceTransformer
+
+    from plugins.datasets import minilm
+    from plugins.datasets.stdlib_text import load_corpus
+
+    corpus = load_corpus(None, SMALL["max_docs"])
+    st = SentenceTransformer(str(minilm.model_path()), device="cpu")
+    st.max_seq_length = SMALL["max_tokens_per_doc"]
+    ref = st.encode(list(corpus.texts), batch_size=16, convert_to_numpy=True)
+    X = mini["sentences"].X
+    np.testing.assert_allclose(X / np.linalg.norm(X, axis=1, keepdims=True), ref, atol=1e-5, rtol=0)
+    assert list(mini["sentences"].y) == [corpus.packages[i] for i in corpus.labels]
+
+
+@pytest.mark.transformer
+def test_layers_loader_and_cache_reuse_and_determinism(mini):
+    from plugins.datasets import minilm
+
+    lay = mini["layers"]
+    for i in range(7):
+        np.testing.assert_array_equal(lay.arrays[f"layer_{i}"], minilm.minilm_sentences(layer=i, **SMALL).X)
+    np.testing.assert_array_equal(lay.X, mini["sentences"].X)
+    runs = minilm.RUNS["model"]
+    os.environ["FEATBENCH_CACHE_DIR"] = str(mini["cache"])
+    again = minilm.minilm_tokens(layer=5, **SMALL)
+    assert minilm.RUNS["model"] == runs, "a second call must read the cache, not run the model"
+    np.testing.assert_array_equal(again.X, mini["tokens"][5].X)
+    assert again.checksum_inputs == mini["tokens"][5].checksum_inputs
+    assert len({mini["tokens"][i].checksum_inputs for i in range(7)}) == 7, "the layer is in the inputs hash"
+    assert mini["sentences"].checksum_inputs != mini["tokens"][6].checksum_inputs
+    files = list((mini["cache"] / "activations").glob("*.npz"))
+    assert len(files) == 1 and files[0].stem == mini["tokens"][0].info["activations_sha256"]
+    with pytest.raises(UsageError, match="layer must be an integer in 0..6"):
+        minilm.minilm_tokens(layer=7, **SMALL)
+
+
+@pytest.mark.transformer
+def test_a_card_splits_tokens_by_document(mini):
+    from plugins.datasets import minilm
+
+    card = card_from_dict({
+        "name": "minilm_small", "title": "MiniLM tokens", "tracks": ["saes"], "task": "activations",
+        "tier": "quick", "source": {"loader": "minilm.tokens", "params": {"layer": 2, **SMALL}},
+        "split": {"method": "stratified_group_shuffle", "n_splits": 2, "test_fraction": 0.25},
+    }, "minilm_small.toml")
+    os.environ["FEATBENCH_CACHE_DIR"] = str(mini["cache"])
+    ds, _ = materialise(card, minilm.LOADERS, {}, None, verify=False)
+    assert ds.X.dtype == np.float32
+    doc = ds.arrays["doc"]
+    for train, test in ds.splits:
+        assert not set(doc[train]) & set(doc[test]), "a document on both sides of a split"
+        test_docs = np.unique(doc[test])
+        packages = [ds.y[doc == d][0] for d in test_docs]
+        assert np.array_equal(np.bincount(packages), [2] * 8), "2 of the 6 documents of each of the 8 packages"
+
+
+@pytest.mark.transformer
+def test_splicing_the_unmodified_layer_reproduces_the_sentences_and_an_ablation_does_not(mini):
+    from bench_core import registry as registry_module
+
+    factory = registry_module.model("minilm")
+    runner = factory()
+    target = mini["sentences"].X
+    for layer in range(7):
+        t = mini["tokens"][layer]
+        out = runner.sentence_embeddings_from_layer(layer, t.X, t.arrays["doc"], t.arrays["position"])
+        assert out.dtype == np.float32 and out.shape == target.shape
+        np.testing.assert_allclose(out, target, atol=1e-5, rtol=0, err_msg=f"layer {layer}")
+    t = mini["tokens"][3]
+    ablated = np.broadcast_to(t.X.mean(axis=0), t.X.shape)
+    out = runner.sentence_embeddings_from_layer(3, ablated, t.arrays["doc"], t.arrays["position"])
+    cos = (out * target).sum(1) / np.linalg.norm(out, axis=1) / np.linalg.norm(target, axis=1)
+    assert np.abs(out - target).max() > 0.1 and cos.mean() < 0.9, "a mean-ablated layer must lose the text"
+    # any row order, and a subset of documents
+    perm = np.random.default_rng(0).permutation(len(t.X))
+    keep = np.isin(t.arrays["doc"][perm], [3, 30])
+    sub = runner.sentence_embeddings_from_layer(3, t.X[perm][keep], t.arrays["doc"][perm][keep],
+                                                t.arrays["position"][perm][keep])
+    np.testing.assert_allclose(sub, target[[3, 30]], atol=1e-5, rtol=0)
+    with pytest.raises(UsageError, match="positions must be exactly"):
+        runner.sentence_embeddings_from_layer(3, t.X[1:], t.arrays["doc"][1:], t.arrays["position"][1:])
+
+
+# --------------------------------------------------------------------------------------------- add_model
+
+
+def test_add_model_validates_and_is_looked_up_by_name(registry):
+    reg = DatasetRegister()
+    reg.add_model("toy", lambda: "runner")
+    with pytest.raises(DeclarationError, match="registered twice"):
+        reg.add_model("toy", lambda: "other")
+    with pytest.raises(DeclarationError, match="must match"):
+        reg.add_model("Has Spaces", lambda: None)
+    with pytest.raises(DeclarationError, match="not callable"):
+        reg.add_model("notfn", 3)
+    from plugins.datasets.minilm import MiniLMRunner
+
+    assert registry.model("minilm") is MiniLMRunner
+    assert "model:minilm" in registry.models["minilm"].plugin.provides
+    with pytest.raises(UsageError, match="unknown model 'minilmm'.*did you mean 'minilm'"):
+        registry.model("minilmm")
+
+
+def test_a_duplicate_model_name_is_a_conflict(tmp_path, monkeypatch):
+    from test_registry import make_dist
+
+    src = ("from bench_core import hookimpl\n\n@hookimpl\ndef featbench_register_datasets(register):\n"
+           "    register.add_model('minilm', object)\n")
+    make_dist(tmp_path, "fb-dupmodel", {"fb_dupmodel": src}, {"dupmodel": "fb_dupmodel"})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    reg = load_registry(env={})
+    info = {p.name: p for p in reg.plugins}["dupmodel"]
+    assert info.status == "broken" and "duplicate model name 'minilm'" in info.reason
+    assert reg.models["minilm"].plugin.name == "datasets-builtin"

@@ -242,3 +242,122 @@ def test_a_duplicate_model_name_is_a_conflict(tmp_path, monkeypatch):
     info = {p.name: p for p in reg.plugins}["dupmodel"]
     assert info.status == "broken" and "duplicate model name 'minilm'" in info.reason
     assert reg.models["minilm"].plugin.name == "datasets-builtin"
+
+
+# --------------------------------------------------------------------------------------------- digits networks
+
+#: Floors for a plain network on the held-out digits (measured: mlp ≈ 0.97, cnn ≈ 0.97 over seeds 0-1).
+ACCURACY_FLOOR = {"mlp": 0.93, "cnn": 0.93}
+
+
+@pytest.fixture(scope="module")
+def nets():
+    from plugins.datasets import networks
+
+    return {arch: networks.digits_networks(arch, n_seeds=2) for arch in ("mlp", "cnn")}
+
+
+def test_digits_split_is_fixed_stratified_and_disjoint():
+    from plugins.datasets import networks
+
+    X, y = networks.digits()
+    train, held = networks.digits_split(y)
+    assert not np.intersect1d(train, held).size and len(train) + len(held) == len(y) == 1797
+    np.testing.assert_array_equal(held, networks.digits_split(y)[1])
+    frac = np.bincount(y[held]) / np.bincount(y)
+    assert np.allclose(frac, 0.3, atol=0.01)
+    assert X.dtype == np.float32 and X.min() == 0 and X.max() == 1
+    assert X[:, networks.SHORTCUT_PIXELS].mean() < 0.01, "the shortcut pixels are blank in plain digits"
+
+
+@pytest.mark.parametrize("arch", ["mlp", "cnn"])
+def test_networks_layers_accuracy_and_info(nets, arch):
+    from plugins.datasets import networks
+
+    r = nets[arch]
+    X, y = networks.digits()
+    _, held = networks.digits_split(y)
+    np.testing.assert_array_equal(r.X, X[held])
+    np.testing.assert_array_equal(r.y, y[held])
+    widths = r.info["widths"]
+    assert len(widths) == 3 and len(set(widths)) == 3
+    for s in (0, 1):
+        for i, w in enumerate(widths):
+            a = r.arrays[f"s{s}_l{i}"]
+            assert a.dtype == np.float32 and a.shape == (len(held), w)
+        acc = float((r.arrays[f"s{s}_logits"].argmax(1) == r.y).mean())
+        assert acc == pytest.approx(r.info["accuracy"][s], abs=1e-4)
+        assert acc >= ACCURACY_FLOOR[arch], (arch, s, acc)
+    assert not np.array_equal(r.arrays["s0_l0"], r.arrays["s1_l0"]), "two seeds, two networks"
+    # the reported CKA against an independent formula: HSIC with centring matrices
+    A, B = r.arrays["s0_l0"].astype(np.float64), r.arrays["s0_l1"].astype(np.float64)
+    n = len(A)
+    H = np.eye(n) - 1.0 / n
+    K, L = H @ A @ A.T @ H, H @ B @ B.T @ H
+    ref = (K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum())
+    assert r.info["adjacent_cka"][0][0] == pytest.approx(ref, abs=1e-4)
+    assert r.checksum_inputs and len(r.checksum_inputs) == 64
+
+
+def test_networks_are_deterministic_and_cached(nets):
+    from plugins.datasets import networks
+
+    trained = networks.RUNS["trained"]
+    again = networks.digits_networks("mlp", n_seeds=2)
+    assert networks.RUNS["trained"] == trained, "the second call must load the cached weights"
+    for k, v in nets["mlp"].arrays.items():
+        np.testing.assert_array_equal(again.arrays[k], v)
+    assert again.checksum_inputs == nets["mlp"].checksum_inputs
+    # retrained from scratch (no cache): identical weights, so identical activations
+    net, _ = networks.network("mlp", 0)
+    fresh = networks._train("mlp", 0, networks._condition({}), networks.EPOCHS["mlp"], *networks.digits(),
+                            networks.digits_split(networks.digits()[1])[0])
+    for a, b in zip(net.state_dict().values(), fresh.state_dict().values()):
+        assert torch_equal(a, b)
+
+
+def torch_equal(a, b) -> bool:
+    import torch
+
+    return bool(torch.equal(a, b))
+
+
+def test_random_labels_leave_held_out_accuracy_at_chance():
+    from plugins.datasets import networks
+
+    r = networks.digits_networks("mlp", n_seeds=2, condition={"random_label_fraction": 1.0})
+    assert max(r.info["accuracy"]) < 0.2, r.info["accuracy"]
+    half = networks.digits_networks("mlp", n_seeds=1, condition={"random_label_fraction": 0.5})
+    assert 0.2 < half.info["accuracy"][0] < ACCURACY_FLOOR["mlp"] + 0.05
+
+
+def test_a_full_shortcut_is_learned_and_fails_when_removed(nets):
+    from plugins.datasets import networks
+
+    r = networks.digits_networks("mlp", n_seeds=1, condition={"shortcut": 1.0})
+    assert r.info["shortcut_accuracy"][0] >= 0.99, "with the shortcut present the net is right"
+    assert r.info["accuracy"][0] < nets["mlp"].info["accuracy"][0] - 0.05, "without it the net is worse"
+    X, y = networks.digits()
+    marked = networks.add_shortcut(X[:5], y[:5])
+    assert (marked[np.arange(5), networks.SHORTCUT_PIXELS[y[:5]]] == 1).all()
+    assert marked[:, networks.SHORTCUT_PIXELS].sum() == 5
+
+
+def test_digits_activations_and_bad_params():
+    from plugins.datasets import networks
+
+    r = networks.digits_activations("cnn", seed=0, layer=1)
+    assert r.X.shape == (1797, 256) and r.X.dtype == np.float32 and (r.X >= 0).all()
+    train, held = r.splits[0]
+    assert r.arrays["held_out"].sum() == len(held) and not np.intersect1d(train, held).size
+    net, _ = networks.network("cnn", 0)
+    hs, _ = networks.representations(net, networks.digits()[0][held])
+    np.testing.assert_array_equal(r.X[held], hs[1])
+    with pytest.raises(UsageError, match="unknown arch 'rnn'"):
+        networks.digits_networks("rnn")
+    with pytest.raises(UsageError, match="unknown condition key 'noise'"):
+        networks.digits_networks("mlp", condition={"noise": 1})
+    with pytest.raises(UsageError, match=r"must be in \[0, 1\]"):
+        networks.digits_networks("mlp", condition={"shortcut": 2})
+    with pytest.raises(UsageError, match="layer must be an integer in 0..2"):
+        networks.digits_activations("mlp", layer=3)

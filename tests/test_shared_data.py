@@ -164,14 +164,15 @@ def test_layers_loader_and_cache_reuse_and_determinism(mini):
 
 
 @pytest.mark.transformer
-def test_a_card_splits_tokens_by_document(mini):
+def test_a_card_splits_tokens_by_document(mini, tmp_path):
     from plugins.datasets import minilm
 
-    card = card_from_dict({
+    spec = {
         "name": "minilm_small", "title": "MiniLM tokens", "tracks": ["saes"], "task": "activations",
         "tier": "quick", "source": {"loader": "minilm.tokens", "params": {"layer": 2, **SMALL}},
         "split": {"method": "stratified_group_shuffle", "n_splits": 2, "test_fraction": 0.25},
-    }, "minilm_small.toml")
+    }
+    card = card_from_dict(spec, "minilm_small.toml")
     os.environ["FEATBENCH_CACHE_DIR"] = str(mini["cache"])
     ds, _ = materialise(card, minilm.LOADERS, {}, None, verify=False)
     assert ds.X.dtype == np.float32
@@ -181,6 +182,23 @@ def test_a_card_splits_tokens_by_document(mini):
         test_docs = np.unique(doc[test])
         packages = [ds.y[doc == d][0] for d in test_docs]
         assert np.array_equal(np.bincount(packages), [2] * 8), "2 of the 6 documents of each of the 8 packages"
+    _round_trip(spec, ds, tmp_path)
+
+
+def _round_trip(spec, ds, tmp_path):
+    """The materialised set survives the dataset cache (info is JSON, arrays are named validly), and its
+    checksum over the inputs is verified on the way back."""
+    from bench_core.data.dataset import load_cache, save_cache
+    from bench_core.data.splits import data_checksum, splits_checksum
+
+    pinned = card_from_dict({**spec, "checksums": {
+        "data": data_checksum(ds.X, ds.y, ds.arrays, ds.checksum_inputs), "splits": splits_checksum(ds.splits)}},
+        "pinned.toml")
+    ds.card = pinned
+    save_cache(ds, tmp_path / "ds.npz")
+    back = load_cache(pinned, tmp_path / "ds.npz")
+    np.testing.assert_array_equal(back.X, ds.X)
+    assert back.info == ds.info and set(back.arrays) == set(ds.arrays)
 
 
 @pytest.mark.transformer
@@ -341,6 +359,19 @@ def test_a_full_shortcut_is_learned_and_fails_when_removed(nets):
     marked = networks.add_shortcut(X[:5], y[:5])
     assert (marked[np.arange(5), networks.SHORTCUT_PIXELS[y[:5]]] == 1).all()
     assert marked[:, networks.SHORTCUT_PIXELS].sum() == 5
+
+
+def test_a_networks_card_materialises_and_round_trips(tmp_path):
+    from plugins.datasets import networks
+
+    spec = {
+        "name": "digits_nets", "title": "Digits MLPs", "tracks": ["similarity"], "task": "representations",
+        "tier": "quick", "source": {"loader": "digits.networks", "params": {"arch": "mlp", "n_seeds": 2}},
+        "split": {"method": "stratified_shuffle", "n_splits": 1, "test_fraction": 0.25},
+    }
+    ds, _ = materialise(card_from_dict(spec, "digits_nets.toml"), networks.LOADERS, {}, None, verify=False)
+    assert ds.X.dtype == np.float32 and "s1_l2" in ds.arrays and "s1_logits" in ds.arrays
+    _round_trip(spec, ds, tmp_path)
 
 
 def test_digits_activations_and_bad_params():

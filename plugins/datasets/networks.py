@@ -10,9 +10,11 @@ the training part (1,257 rows). :func:`digits_split` returns it.
 plain MLP's last layers are nearly interchangeable):
 
 ``mlp``
-    64 → 256 (ReLU) → 64 (ReLU) → 16 (tanh bottleneck) → 10; hidden layers ``l0``, ``l1``, ``l2`` are the
-    outputs of the three activations (widths 256, 64, 16). (A plain ReLU MLP 128-64-16-48 left its last three
-    layers confusable across seeds by linear CKA; this one and the CNN keep them apart, see ``info``.)
+    64 → 512 (ReLU) → 64 (ReLU) → 16 (tanh bottleneck) → 10; hidden layers ``l0``, ``l1``, ``l2`` are the
+    outputs of the three activations (widths 512, 64, 16). Chosen for layer identification: over the 20
+    ordered pairs of seeds 0-4, the layer of the other seed with the highest linear CKA is the same layer for
+    59 of 60 layers (a ReLU-only 256-64-16 MLP: 30 of 60; 256-64-16 with the tanh bottleneck: 40 of 60; the
+    CNN below: 54 of 60).
 ``cnn``
     input 1 × 8 × 8; ``l0`` conv 3 × 3, 8 channels, ReLU (8 × 8 × 8 = 512); ``l1`` conv 3 × 3, 16
     channels, ReLU, 2 × 2 max-pool (16 × 4 × 4 = 256); ``l2`` dense 64, ReLU; then dense 10. Channels-first
@@ -59,7 +61,7 @@ from bench_core.data import RawData
 from bench_core.errors import UsageError
 from plugins.datasets import npcache
 
-CODE_VERSION = "digits-networks-2"
+CODE_VERSION = "digits-networks-3"
 ARCHS = ("mlp", "cnn")
 EPOCHS = {"mlp": 20, "cnn": 15}
 EVAL_FRACTION = 0.3
@@ -156,7 +158,7 @@ def build(arch: str):
     from torch import nn
 
     class MLP(nn.Module):
-        widths = (256, 64, 16)
+        widths = (512, 64, 16)
         acts = (torch.relu, torch.relu, torch.tanh)
 
         def __init__(self) -> None:

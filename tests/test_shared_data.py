@@ -229,6 +229,21 @@ def test_splicing_the_unmodified_layer_reproduces_the_sentences_and_an_ablation_
         runner.sentence_embeddings_from_layer(3, t.X[1:], t.arrays["doc"][1:], t.arrays["position"][1:])
 
 
+@pytest.mark.transformer
+def test_two_fresh_runs_give_identical_arrays(tmp_path, monkeypatch):
+    from plugins.datasets import minilm
+
+    out = []
+    for run in ("a", "b"):
+        monkeypatch.setenv("FEATBENCH_CACHE_DIR", str(tmp_path / run))
+        runs = minilm.RUNS["model"]
+        out.append(minilm.minilm_tokens(layer=4, max_docs=16, max_tokens_per_doc=16))
+        assert minilm.RUNS["model"] == runs + 1, "an empty cache runs the model"
+    np.testing.assert_array_equal(out[0].X, out[1].X)
+    np.testing.assert_array_equal(out[0].arrays["token_id"], out[1].arrays["token_id"])
+    assert out[0].checksum_inputs == out[1].checksum_inputs
+
+
 def test_progress_line_shows_tokens_rate_and_eta(monkeypatch):
     import io
 

@@ -33,11 +33,13 @@ yourself for cosine similarities; ``tests/test_shared_data.py`` checks that the 
 ``SentenceTransformer(path).encode`` to 1e-5).
 
 **Sizes.** Each package gets ``max_docs // len(packages)`` documents. With the default 8 packages:
-``max_docs = 480, max_tokens_per_doc = 128`` gives ≈ 23k tokens (the quick tier; ≈ 10 s on 2 idle cores);
+``max_docs = 480, max_tokens_per_doc = 128`` gives 480 documents, 23,807 tokens under Python 3.11.7 (the
+quick tier; ≈ 1,300-1,500 tokens per CPU-second were measured, so ≈ 10 s on 2 idle cores; cache 250 MiB);
 the standard tier wants ≈ 100k tokens: ``packages`` = the defaults plus ``tkinter`` and ``idlelib``,
-``max_docs = 2000``, ``max_tokens_per_doc = 256`` (≈ 1,750 documents, ≈ 95k tokens; ``http``,
-``multiprocessing`` and ``unittest`` have fewer than 200 documents, so that corpus is not exactly balanced:
-its ``info["docs_per_package"]`` says how much). Cache size: ``7 × 384 × 4`` bytes ≈ 10.8 kB per token.
+``max_docs = 2000``, ``max_tokens_per_doc = 256`` (1,746 documents, 92,600 tokens, cache ≈ 0.97 GiB;
+``http``, ``multiprocessing`` and ``unittest`` have fewer than 200 documents, so that corpus is not exactly
+balanced: 105 to 200 per package, see ``info["docs_per_package"]``). Cache size: ``7 × 384 × 4`` bytes
+(+ the pooled rows) ≈ 10.8 kB per token.
 
 Loaders (registered by :mod:`plugins.datasets`): :func:`minilm_tokens` (``minilm.tokens``),
 :func:`minilm_sentences` (``minilm.sentences``), :func:`minilm_layers` (``minilm.layers``); and the splice

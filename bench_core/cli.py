@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", help="a count (3 = seeds 0,1,2) or a list (0,4); default: the profile's")
     run.add_argument("-j", "--jobs", type=int, default=1, help="worker processes (default: 1)")
     run.add_argument("--executor", default="local", help="executor (default: local; see featbench list)")
+    run.add_argument("--executor-opt", action="append", metavar="KEY=VALUE",
+                     help="an executor option, e.g. partition=gpu or max_running=4 for slurm (repeatable)")
+    run.add_argument("--executor-config", metavar="FILE",
+                     help="executor options from a TOML file (a [slurm] table); --executor-opt wins")
+    run.add_argument("--detach", action="store_true",
+                     help="slurm: submit and return at once; `featbench status` shows progress")
     run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     run.add_argument("--threads", type=int, help="BLAS/torch threads per worker (default: cores / jobs)")
     run.add_argument("--timeout", type=_positive_float,
@@ -118,6 +124,16 @@ def build_parser() -> argparse.ArgumentParser:
     dv.add_argument("--track")
     dv.add_argument("--data-dir")
     dv.add_argument("--write", action="store_true", help="write derived checksums into the cards (authoring)")
+
+    st = sub.add_parser("status", help="pending, queued, running, done and failed jobs of a run, per track")
+    st.add_argument("--track", action="append", help="track(s) (default: every track with a protocol)")
+    st.add_argument("--method", action="append", help="method name(s)")
+    st.add_argument("--dataset", action="append", help="dataset name(s)")
+    st.add_argument("--profile", default="quick", choices=list(PROFILES))
+    st.add_argument("--seeds", help="as for run")
+    st.add_argument("--results", help="results directory (default: <cache>/results)")
+    st.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
+    st.add_argument("--json", action="store_true", help="machine-readable output")
 
     sch = sub.add_parser("schema", help="print the JSON Schema of result files")
     sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
@@ -190,6 +206,7 @@ def cmd_run(args, registry) -> int:
         threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
         results=args.results,
         data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
+        executor_options=_executor_options(args),
     )
     store = results_store(req)
     plan = plan_run(registry, req, store)
@@ -213,6 +230,35 @@ def cmd_run(args, registry) -> int:
     if plan.elsewhere:
         summary += f"; {plan.elsewhere} left to another driver that had claimed them"
     print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
+    return 0
+
+
+def _executor_options(args) -> dict:
+    from bench_core.execute.slurm import load_options
+
+    options = load_options(args.executor_config, args.executor_opt)
+    if args.detach:
+        if args.executor != "slurm":
+            raise UsageError(f"--detach needs an executor that runs jobs elsewhere (slurm), not {args.executor!r}")
+        options["detach"] = True
+    return options
+
+
+def cmd_status(args, registry) -> int:
+    from bench_core.execute.run import RunRequest, results_store
+    from bench_core.execute.status import run_status
+
+    req = RunRequest(tracks=_names(args.track), methods=_names(args.method), datasets=_names(args.dataset),
+                     profile=args.profile, seeds=args.seeds, results=args.results, data_dir=args.data_dir)
+    table = run_status(registry, req, results_store(req))
+    if args.json:
+        print(json.dumps(table, indent=1, sort_keys=True))
+        return 0
+    from tabulate import tabulate
+
+    cols = ["done", "failed", "running", "queued", "pending", "skipped"]
+    rows = [[t, *(c.get(k, 0) for k in cols)] for t, c in sorted(table.items())]
+    print(tabulate(rows, headers=["track", *cols], tablefmt="github"))
     return 0
 
 
@@ -335,7 +381,8 @@ def cmd_schema(args, registry) -> int:
 
 
 COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
-            "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema}
+            "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema,
+            "status": cmd_status}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,7 +9,7 @@ executor runs it, and the result files are always written by the caller of ``on_
 from __future__ import annotations
 
 import abc
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from bench_core.execute.jobs import JobSpec
 
@@ -24,13 +24,33 @@ class Executor(abc.ABC):
 
     #: One line shown by ``featbench list``.
     description: ClassVar[str] = ""
+    #: True for an executor whose jobs write their own result files (on a shared filesystem, e.g. Slurm
+    #: array tasks). It then reports a stored job as ``on_result(spec, {"status": ..., "written": True})``
+    #: and the harness only counts it; outcomes without ``written`` are written by the harness as usual.
+    writes_results: ClassVar[bool] = False
+    #: Executor-specific options (``--executor-opt KEY=VALUE``, ``--executor-config FILE``): name -> type.
+    option_types: ClassVar[dict[str, type]] = {}
+    option_help: ClassVar[dict[str, str]] = {}
 
     def __init__(self, workers: int = 1, threads: int = 1, memory_cap_mb: float | None = None,
-                 device: str = "auto") -> None:
+                 device: str = "auto", options: Mapping[str, Any] | None = None) -> None:
         self.workers = max(1, int(workers))
         self.threads = max(1, int(threads))
         self.memory_cap_mb = memory_cap_mb
         self.device = device
+        self.options = self.validate_options(options or {})
+        #: The results directory, set by the harness before :meth:`run`.
+        self.results_root = None
+
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        """Check executor options; raise :class:`~bench_core.errors.UsageError` naming the valid ones."""
+        if options:
+            from bench_core.errors import UsageError
+
+            valid = ", ".join(sorted(cls.option_types)) or "none"
+            raise UsageError(f"executor option(s) {', '.join(sorted(options))} not understood (valid: {valid})")
+        return {}
 
     @abc.abstractmethod
     def run(self, specs: Sequence[JobSpec], on_result: OnResult, on_start: OnStart | None = None,

@@ -49,6 +49,8 @@ class RunRequest:
     data_dir: str | os.PathLike | None = None
     cache_dir: str | os.PathLike | None = None
     force: bool = False
+    #: Executor-specific options (validated by the executor class before anything runs).
+    executor_options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -119,7 +121,7 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     for opt, names in (("--track", req.tracks), ("--method", req.methods), ("--dataset", req.datasets)):
         if names is not None and (isinstance(names, str) or not names or not all(names)):
             raise UsageError(f"{opt} got an empty name; give one or more names (omit it to select every one)")
-    registry.executor(req.executor)
+    registry.executor(req.executor).validate_options(req.executor_options)
     _check_cards(registry)
     ready = [t for t, tr in registry.tracks.items() if tr.ready]
     tracks = select_names("track", req.tracks, list(registry.tracks)) if req.tracks else ready
@@ -237,6 +239,12 @@ class Recorder:
         self.started[spec.key] = (time.monotonic(), _now())
 
     def on_result(self, spec: JobSpec, outcome: dict[str, Any]) -> None:
+        if outcome.get("written"):  # stored by the job itself (an executor with writes_results)
+            self.started.pop(spec.key, None)
+            self.counts[outcome["status"]] += 1
+            if self.progress is not None:
+                self.progress.update(outcome["status"], spec.label)
+            return
         t0, started_at = self.started.pop(spec.key, (time.monotonic(), _now()))
         err = outcome.get("error")
         mem = {k: v for k, v in (outcome.get("memory") or {}).items() if k in Memory.__dataclass_fields__}
@@ -299,7 +307,9 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         recorder.on_result(spec, failure("skipped", reason))
     if plan.pending:
         cls = registry.executor(req.executor)
-        executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device)
+        executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device,
+                       options=req.executor_options)
+        executor.results_root = store.root
         fail_fast = FailFast()
         claims = Claims(store)
 

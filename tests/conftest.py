@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 import sys
 from pathlib import Path
 
@@ -49,3 +50,21 @@ def run_cli(args, env=None, timeout=600, cwd=None):
 
     return subprocess.run([sys.executable, "-m", "bench_core", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def quick_run(tmp_path_factory):
+    """The default leaderboard's run (`featbench run --profile quick -j 2`), once per session: the integration
+    test checks it, the Slurm test compares its own run of the selectors with it."""
+    root = tmp_path_factory.mktemp("quick")
+    env = dict(os.environ, FEATBENCH_CACHE_DIR=str(root / "cache"), PYTHONPATH=str(REPO))
+    for var in ("FEATBENCH_PLUGIN_MODULES", "FEATBENCH_LOAD_PLUGINS", "FEATBENCH_DISABLE_PLUGINS"):
+        env.pop(var, None)
+    results = root / "results"
+    t0 = time.monotonic()
+    proc = run_cli(["run", "--profile", "quick", "-j", "2", "--results", str(results), "--no-progress"], env=env,
+                   timeout=900)
+    wall = time.monotonic() - t0
+    assert proc.returncode == 0, proc.stderr
+    print(f"\nquick profile: {wall:.0f} s wall on this machine")
+    return env, results, proc

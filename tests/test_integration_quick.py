@@ -15,24 +15,6 @@ from conftest import REPO, run_cli
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    import os
-
-    root = tmp_path_factory.mktemp("quick")
-    env = dict(os.environ, FEATBENCH_CACHE_DIR=str(root / "cache"), PYTHONPATH=str(REPO))
-    for var in ("FEATBENCH_PLUGIN_MODULES", "FEATBENCH_LOAD_PLUGINS", "FEATBENCH_DISABLE_PLUGINS"):
-        env.pop(var, None)
-    results = root / "results"
-    t0 = time.monotonic()
-    proc = run_cli(["run", "--profile", "quick", "-j", "2", "--results", str(results), "--no-progress"], env=env,
-                   timeout=900)
-    wall = time.monotonic() - t0
-    assert proc.returncode == 0, proc.stderr
-    print(f"\nquick profile: {wall:.0f} s wall on this machine")
-    return env, results, proc
-
-
 def test_every_job_finished_with_a_valid_result_file(quick_run, registry):
     _env, results, proc = quick_run
     schema = json_schema()

@@ -106,19 +106,19 @@ def _slurm_run(env, results, *extra, timeout=900):
                     "--executor-opt", "poll_s=0.5", *extra], env=env, timeout=timeout)
 
 
-def test_quick_selectors_on_slurm_equal_the_local_executor(env, tmp_path):
-    """Same job keys, same scores: the array tasks run the same job function as the local executor."""
-    local, slurm_res = tmp_path / "local", tmp_path / "slurm"
-    common = ["--profile", "quick", "--track", "selectors"]
-    proc = run_cli(["run", *common, "-j", "2", "--results", str(local), "--no-progress"], env=env, timeout=900)
-    assert proc.returncode == 0, proc.stderr
+def test_quick_selectors_on_slurm_equal_the_local_executor(env, quick_run, tmp_path):
+    """Same job keys, same scores: the array tasks run the same job function as the local executor (whose
+    run is the integration test's `featbench run --profile quick -j 2`)."""
+    _qenv, local, _proc = quick_run
+    slurm_res = tmp_path / "slurm"
     t0 = time.monotonic()
-    proc = _slurm_run(env, slurm_res, *common, "--executor-opt", "jobs_per_task=24",
-                      "--executor-opt", "max_running=2", "--threads", "1")
+    proc = _slurm_run(env, slurm_res, "--profile", "quick", "--track", "selectors", "--executor-opt",
+                      "jobs_per_task=24", "--executor-opt", "max_running=2", "--threads", "1")
     wall = time.monotonic() - t0
     assert proc.returncode == 0, proc.stderr
     print(f"\nquick selectors through Slurm: {wall:.0f} s")
-    a, b = _records(local), _records(slurm_res)
+    a = {k: r for k, r in _records(local).items() if r["track"] == "selectors"}
+    b = _records(slurm_res)
     assert a.keys() == b.keys() and len(a) > 100
     for key, ra in a.items():
         rb = b[key]

@@ -304,21 +304,30 @@ def run_checks(cls: type[Method], expected_failed: Mapping[str, str] | None = No
 
 
 def _run_checks(cls: type[Method], expected_failed: Mapping[str, str] | None) -> list[CheckResult]:
+    from bench_core.execute.job import _type_name, safe_message
+
     xfail = {**dict(cls.expected_failed_checks), **dict(expected_failed or {})}
-    cls.warm_up()
     results = []
+    try:
+        cls.warm_up()
+    except BaseException as exc:  # noqa: BLE001 - sys.exit() in plugin code must not pass the kit
+        return [CheckResult("warm_up", "failed", f"{_type_name(exc)}: {safe_message(exc)}"[:300], 0.0)]
     for check in checks_for(cls):
         t0 = time.perf_counter()
+        stop = False
         try:
             check(cls)
-        except Exception as exc:  # noqa: BLE001
-            msg = f"{type(exc).__name__}: {exc}".strip()
-            status = "xfail" if check.name in xfail else "failed"
+        except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt fail the check too
+            stop = isinstance(exc, KeyboardInterrupt)  # (a real Ctrl-C also lands here: stop after it)
+            msg = f"{_type_name(exc)}: {safe_message(exc)}".strip()
+            status = "xfail" if check.name in xfail and not stop else "failed"
             if status == "xfail":
                 msg = f"expected: {xfail[check.name]} ({msg})"
         else:
             status, msg = ("xpass", f"expected to fail ({xfail[check.name]}) but passed") if check.name in xfail else ("passed", "")
         results.append(CheckResult(check.name, status, msg.splitlines()[0][:300] if msg else "", time.perf_counter() - t0))
+        if stop:
+            break
     return results
 
 

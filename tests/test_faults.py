@@ -604,3 +604,11 @@ def test_a_method_cannot_reach_the_dataset_or_tamper_with_later_jobs(env, tmp_pa
     scores = {(r["method"], r["seed"]): r["scores"] for r in _records(attacked)}
     for r in _records(clean):
         assert scores[("anova_f", r["seed"])] == r["scores"], "a later job's scores changed"
+
+
+@pytest.mark.parametrize("method", ["hostile-exit0", "hostile-kbint"])
+def test_the_conformance_kit_fails_a_method_that_exits_or_interrupts(method, env):
+    proc = run_cli(["check", method], env=env)
+    assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
+    _no_traceback(proc)
+    assert "failed" in proc.stdout and ("SystemExit" in proc.stdout or "KeyboardInterrupt" in proc.stdout)

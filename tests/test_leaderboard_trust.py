@@ -472,9 +472,16 @@ def test_compare_markdown_golden():
         "| selectors | d2        | b        | — (n=2)      | — (n=1)      | —       | —           | unchanged: still failing: timeout ×1 |\n\n"
         "### New methods among the baselines\n\n"
         "- `c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)")
-    ok = Report("smoke", rows=[Row("selectors", "d", "m", "unchanged", 0.5, 0.5, 0.0, 0.01, 1, 1)])
-    assert not ok.failed and ok.markdown().startswith("## featbench compare (smoke): OK\n\n0 regressed, 0 failed, ")
-    assert "### New methods" not in ok.markdown()
+    ok = Report("smoke", rows=[Row("selectors", "d", "m", "unchanged", 0.5, 0.5, 0.0, 0.01, 1, 1),
+                               Row("selectors", "e", "m", "missing", 0.25, None, 0.0, 0.02, 2, 0)])
+    assert not ok.failed
+    assert ok.markdown() == (
+        "## featbench compare (smoke): OK\n\n"
+        "0 regressed, 0 failed, 0 improved, 0 new, 1 missing, 1 unchanged\n\n"
+        "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict   |\n"
+        "|-----------|-----------|----------|--------------|--------------|---------|-------------|-----------|\n"
+        "| selectors | e         | m        | 0.2500 (n=2) | —            | +0.0000 | 0.0200      | missing   |\n"
+        "| selectors | d         | m        | 0.5000 (n=1) | 0.5000 (n=1) | +0.0000 | 0.0100      | unchanged |")
     assert Report("q", rows=[Row("t", "d", "m", "failed")]).failed
 
 
@@ -556,3 +563,57 @@ def test_planned_seeds_never_exceed_the_splits_a_dataset_has():
     tb = build(recs, reg, "standard").tracks["selectors"]  # 3 seeds planned, but d has 2 splits
     assert tb.planned == {"d": [0, 1]} and tb.datasets["d"][0].complete
     assert build([rec("d", "a", 4, primary=0.5)], None, "smoke").tracks["selectors"].planned == {"d": [0, 4]}
+
+
+def _baseline(recs, profile="quick", registry=None):
+    board = build(recs, registry, profile)
+    return {t: json.loads(json.dumps(track_json(board, tb))) for t, tb in board.tracks.items()}
+
+
+def test_compare_edges_golden():
+    from bench_core.compare import _higher_is_better
+    from test_leaderboard_compare import fixture_records
+
+    baseline = _baseline(fixture_records())
+    # d1: gamma .95 (1 seed), alpha .9, beta .7, delta failed; d2: epsilon .9, beta .65, alpha .6, gamma .5
+    cur = [rec("d1", "zeta", s, primary=0.8) for s in range(3)] + [rec("d2", "zeta", s, primary=0.55) for s in range(3)]
+    cur += [rec("a_other", "zeta", s, primary=0.1) for s in range(3)]  # no baseline data there
+    cur += [rec("d1", "epsilon", s, primary=0.3) for s in range(3)]  # new on d1, known on d2: never placed
+    report = compare(baseline, cur, None)
+    rows = {(r.dataset, r.variant): r.verdict for r in report.rows}
+    assert rows[("d1", "epsilon")] == "new" and ("d1", "epsilon") in rows
+    assert sum(1 for k in rows if k[1] == "epsilon") == 2
+    # zeta on d1: .8 is below gamma .95 and alpha .9 (delta has no mean): 3 of 4; on d2 .55 is below
+    # epsilon, beta and alpha: 4 of 5; a_other has no baseline and is skipped, not the end of the list
+    assert report.placements == ["`zeta` (selectors) would rank d1 3/4, d2 4/5; mean rank 3.50 over 2 dataset(s)"]
+    # the default tolerance is 0.01; exactly at the tolerance is unchanged, either way
+    base = _baseline([rec("d", "m", s, primary=0.5) for s in range(2)])
+    up = compare(base, [rec("d", "m", s, primary=0.515) for s in range(2)], None).rows[0]
+    assert up.verdict == "improved" and up.tolerance == 0.01
+    at = compare(base, [rec("d", "m", s, primary=0.75) for s in range(2)], None, tolerance=0.25).rows[0]
+    assert at.delta == 0.25 and at.verdict == "unchanged"
+    at = compare(base, [rec("d", "m", s, primary=0.25) for s in range(2)], None, tolerance=0.25).rows[0]
+    assert at.delta == -0.25 and at.verdict == "unchanged"
+    # a baseline without results, a current track without a baseline
+    assert compare({}, [rec("d", "m", 0, primary=0.5)], None).profile == ""
+    assert [r.verdict for r in compare({}, [rec("d", "m", 0, primary=0.5)], None).rows] == ["new"]
+    assert {r.verdict for r in compare(baseline, [], None).rows} == {"missing"}
+    # the installed track's direction wins over a tampered baseline file
+    tampered = json.loads(json.dumps(base))
+    tampered["selectors"]["primary"]["higher_is_better"] = False
+    assert compare(tampered, [rec("d", "m", s, primary=0.4) for s in range(2)], None).rows[0].verdict == "regressed"
+    for b in ({}, None, {"primary": {}}):
+        assert _higher_is_better("unknown-track", b) is True
+    assert _higher_is_better("unknown-track", {"primary": {"higher_is_better": False}}) is False
+
+
+def test_compare_leaves_out_stale_results_with_the_registry_and_profile():
+    m = _method("m", version="2")
+    m.profile_params = {"quick": {"alpha": 2}}
+    reg = FakeRegistry([m], [FakeCard("d")])
+    base = _baseline([rec("d", "m", s, primary=0.5, version="2", params={"alpha": 2}) for s in range(2)],
+                     registry=reg)
+    cur = [rec("d", "m", s, primary=0.9, version="1", params={"alpha": 2}) for s in range(2)]  # old version
+    cur += [rec("d", "m", s, primary=0.9, version="2", params={"alpha": 1}, key=f"p{s}" + "0" * 9) for s in range(2)]
+    assert [r.verdict for r in compare(base, cur, reg).rows] == ["missing"]
+    assert [r.verdict for r in compare(base, cur, None).rows] != ["missing"], "without the registry: newest stands"

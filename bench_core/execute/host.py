@@ -172,6 +172,17 @@ def _forwarder(attr: str):
 # --------------------------------------------------------------------------------------- the method process
 
 
+def _reap_children() -> None:
+    """Reap children of the method process that have exited (the worker kills the rest after the job)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
 def _host_main(fd: int) -> None:
     from bench_core.execute.job import _type_name, safe_message
     from bench_core.registry import format_exception, load_registry
@@ -222,6 +233,7 @@ def _host_main(fd: int) -> None:
             reply: tuple = ("ok", result)
         except BaseException as exc:  # noqa: BLE001 - every failure of plugin code goes back as an outcome
             reply = ("err", _type_name(exc), safe_message(exc), format_exception(exc))
+        _reap_children()
         try:
             conn.send(reply)
         except Exception as exc:  # noqa: BLE001 - an unpicklable result
@@ -230,4 +242,7 @@ def _host_main(fd: int) -> None:
 
 
 if __name__ == "__main__":
-    _host_main(int(sys.argv[1]))
+    # run the module's own copy, not __main__'s: the classes that travel by pickle (_CtxStub) must be the same
+    from bench_core.execute.host import _host_main as main
+
+    main(int(sys.argv[1]))

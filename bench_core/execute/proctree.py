@@ -23,6 +23,7 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import time
 
 _PAGE_MB = os.sysconf("SC_PAGE_SIZE") / 2**20 if hasattr(os, "sysconf") else 4096 / 2**20
 PR_SET_CHILD_SUBREAPER = 36
@@ -56,8 +57,17 @@ def children(pid: int) -> list[int]:
     return out
 
 
+def _zombie(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True  # gone
+
+
 def descendants(pid: int, keep: frozenset[int] = frozenset()) -> list[int]:
-    """Every live descendant of ``pid`` (breadth first); pids in ``keep`` are walked through but left out."""
+    """Every live descendant of ``pid`` (breadth first; zombies left out); pids in ``keep`` are walked
+    through but left out."""
     seen: list[int] = []
     walked: set[int] = set()
     frontier = children(pid)
@@ -66,7 +76,7 @@ def descendants(pid: int, keep: frozenset[int] = frozenset()) -> list[int]:
         for c in frontier:
             if c not in walked:
                 walked.add(c)
-                if c not in keep:
+                if c not in keep and not _zombie(c):
                     seen.append(c)
                 nxt.extend(children(c))
         frontier = nxt
@@ -123,7 +133,8 @@ def kill_descendants(keep: frozenset[int] = frozenset()) -> int:
             break
         _kill(found)
         total += len(found)
-    while True:  # reap what was re-parented to us (we are a subreaper) or is our own child
+    for _ in range(1000):  # reap what was re-parented to us (we are a subreaper) or is our own child; a
+        # zombie child of the method process is its to reap, so the wait is bounded (about 1 s at most)
         try:
             pid, _status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
@@ -131,5 +142,5 @@ def kill_descendants(keep: frozenset[int] = frozenset()) -> int:
         if pid == 0:
             if not descendants(me, keep):
                 break
-            continue
+            time.sleep(0.001)
     return total

@@ -22,20 +22,23 @@ def _deciles(t: np.ndarray, bins: int = 10) -> np.ndarray:
 
 
 def swiss_roll(n_samples: int = 2000, noise: float = 0.05, hole: bool = False, seed: int = 0) -> RawData:
-    """scikit-learn's ``make_swiss_roll`` (3-D); latent = (t, height), the roll's unrolled coordinates.
-    scikit-learn adds the noise to X after drawing t and the height, so the noise-free height is read from a
-    second draw with ``noise=0`` and the same random state. Labels: deciles of ``t``."""
+    """scikit-learn's ``make_swiss_roll`` (3-D: ``(t cos t, h, t sin t)``); latent = the isometric unrolling
+    ``(s(t), h)`` with ``s(t) = ½(t√(1 + t²) + asinh t)`` the arc length of the spiral (``t`` itself is not
+    isometric: the outer turns are longer). scikit-learn adds the noise to X after drawing t and the
+    height, so the noise-free height is read from a second draw with ``noise=0`` and the same random state.
+    Labels: deciles of ``t``."""
     from sklearn.datasets import make_swiss_roll
 
     X, t = make_swiss_roll(n_samples, noise=noise, hole=hole, random_state=seed)
     X0, _ = make_swiss_roll(n_samples, noise=0.0, hole=hole, random_state=seed)
-    latent = np.column_stack([t, X0[:, 1]])
+    arc = 0.5 * (t * np.sqrt(1 + t**2) + np.arcsinh(t))
+    latent = np.column_stack([arc, X0[:, 1]])
     return RawData(X=X, y=_deciles(t), arrays={"latent": latent}, info={"manifold": "swiss_roll"})
 
 
 def s_curve(n_samples: int = 2000, noise: float = 0.05, seed: int = 0) -> RawData:
-    """scikit-learn's ``make_s_curve`` (3-D); latent = (t, height) as for the Swiss roll. Labels: deciles
-    of ``t``."""
+    """scikit-learn's ``make_s_curve`` (3-D: ``(sin t, h, sign(t)(cos t − 1))``, a unit-speed curve, so
+    latent = ``(t, h)`` is already isometric). Labels: deciles of ``t``."""
     from sklearn.datasets import make_s_curve
 
     X, t = make_s_curve(n_samples, noise=noise, random_state=seed)

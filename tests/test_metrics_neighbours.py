@@ -278,3 +278,32 @@ def test_float32_and_small_blocks_agree_on_tie_free_data():
     c = nb.neighbourhood_scores(X.astype(np.float32), E.astype(np.float32), auc_k=20, dtype=torch.float32)
     for key in a:
         assert c[key] == pytest.approx(a[key], abs=1e-4)
+
+
+# ------------------------------------------------------------------------- zadu (dev-only reference library)
+
+
+def test_equal_to_zadu_on_the_measures_we_share():
+    """zadu (Jeon et al., IEEE VIS 2023) computes T&C, LCMC and NH from full n×n rank matrices. Definitional
+    differences: zadu's LCMC is ``Q_NX(k) − k/(n − 1)``; its Spearman ρ and scale-normalised stress use all
+    pairs where ours use a seeded sample (so they agree within the reported sampling error, not exactly).
+    pyDRMetrics is not used: its T and C are normalised differently and its "AUC" is the mean of Q_NX, so
+    it shares no definition with these scores."""
+    zadu = pytest.importorskip("zadu")
+    from zadu.measures import local_continuity_meta_criteria as lcmc
+    from zadu.measures import neighborhood_hit, scale_normalized_stress, spearman_rho
+    from zadu.measures import trustworthiness_continuity as tnc
+
+    assert zadu
+    X, E = _data(400, 8, seed=11)
+    y = np.random.default_rng(11).integers(0, 3, size=400)
+    s = nb.neighbourhood_scores(X, E, ks=(7, 15), labels=y, label_ks=(7, 15), auc_k=15)
+    for k in (7, 15):
+        z = tnc.measure(X, E, k=k)
+        assert abs(s[f"trustworthiness@{k}"] - z["trustworthiness"]) < 1e-10
+        assert abs(s[f"continuity@{k}"] - z["continuity"]) < 1e-10
+        assert abs(s[f"qnx@{k}"] - k / 399 - lcmc.measure(X, E, k=k)["lcmc"]) < 1e-10
+        assert abs(s[f"nh@{k}"] - neighborhood_hit.measure(E, y, k=k)["neighborhood_hit"]) < 1e-10
+    g = nb.pair_scores(X, E, m=100_000, seed=0)
+    assert abs(g["shepard"] - spearman_rho.measure(X, E)["spearman_rho"]) < 5 * g["shepard_se"]
+    assert abs(g["stress"] - scale_normalized_stress.measure(X, E)["scale_normalized_stress"]) < 5 * g["stress_se"]

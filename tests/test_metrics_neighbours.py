@@ -100,9 +100,10 @@ def test_minimum_ranks_match_brute_force_with_ties():
     rng = np.random.default_rng(1)
     X = rng.integers(0, 3, size=(150, 4)).astype(float)  # many exactly tied distances
     q = (np.arange(150)[:, None] + rng.integers(1, 150, size=(150, 9))) % 150
-    r = nb.scan(X, 3, q).ranks
     R = _min_rank(_dist(X))
-    np.testing.assert_array_equal(r, R[np.arange(150)[:, None], q])
+    for use_numba in (None, False, True):  # fused low-dimensional kernel, torch counting, compiled counting
+        r = nb.scan(X, 3, q, use_numba=use_numba).ranks
+        np.testing.assert_array_equal(r, R[np.arange(150)[:, None], q])
 
 
 def test_counting_paths_agree():

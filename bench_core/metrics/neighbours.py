@@ -316,7 +316,8 @@ def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarra
                          label_ks: Sequence[int] = (7, 15), auc_k: int = 100, device: str = "cpu",
                          dtype=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
                          use_numba: bool | None = None) -> dict[str, float]:
-    """All neighbourhood scores of ``E`` against ``X`` from three block scans (E, X, E again).
+    """All neighbourhood scores of ``E`` against ``X`` from three block scans (E, X, E again). ``dtype``
+    applies to the scan of X; the embedding is always scanned in float64.
 
     Returns ``trustworthiness@k``, ``continuity@k`` (``k`` in ``ks``, each ``< n/2``), ``qnx@k``,
     ``rnx_auc`` (with ``rnx_auc_k`` the truncation ``K``), and with ``labels`` ``nh@k`` and
@@ -328,9 +329,9 @@ def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarra
     ks = sorted({int(k) for k in ks if k < n / 2})
     kt = max(ks) if ks else 0
     K = int(max(1, min(n - 2, max([auc_k, kt, *([max(label_ks)] if labels is not None else [])]))))
-    kw = dict(device=device, dtype=dtype, block_bytes=block_bytes, use_numba=use_numba)
-    e1 = scan(E, K, **kw)
-    x1 = scan(X, K, e1.idx[:, :kt] if kt else None, **kw)
+    kw = dict(device=device, block_bytes=block_bytes, use_numba=use_numba)
+    e1 = scan(E, K, **kw)  # the embedding is always scanned in float64 (it is small)
+    x1 = scan(X, K, e1.idx[:, :kt] if kt else None, dtype=dtype, **kw)
     out: dict[str, float] = {}
     if kt:
         e2 = scan(E, 1, x1.idx[:, :kt], **kw)

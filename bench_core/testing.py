@@ -14,8 +14,10 @@ Checks run at smoke scale (the method's ``profile_params["smoke"]``, one torch a
 generated from the method's kind and tags: every method gets the declaration checks; selectors
 get output validity (``rank`` scores or ``select`` indices), multiclass labels, determinism under a fixed
 seed, inputs left unmodified, constant and duplicate features, label-free operation for unsupervised
-methods, and the smoke-data time budget (``resources.timeout_s``, else 60 s). The other kinds get their
-contract's shape and finiteness checks. A method declares checks it is known to fail in
+methods, and the smoke-data time budget (``resources.timeout_s``, else 60 s). Reducers get output shape and
+finiteness (X left unmodified), determinism under a fixed seed, ``transform`` consistent with
+``fit_transform`` where the reducer has one, and label-free operation (the protocol's embedding does not move
+when only the labels change). The other kinds get their contract's shape and finiteness checks. A method declares checks it is known to fail in
 ``expected_failed_checks = {"check_name": "reason"}``: they are reported (``xfail``), never hidden, and
 passing one anyway is reported too (``xpass``).
 
@@ -262,13 +264,115 @@ def check_similarity_finite(cls) -> None:
         assert abs(s - t) <= 1e-6 * max(1.0, abs(s)), f"declared symmetric but score(X,Y)={s} != score(Y,X)={t}"
 
 
+def smoke_manifold(n: int = 150, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Small embedding data: an S-curve in 3-D plus 7 noise columns ``[n, 10]``, its latent (t, height)
+    ``[n, 2]`` and labels (quintiles of t, used only by the label check)."""
+    from sklearn.datasets import make_s_curve
+
+    X3, t = make_s_curve(n, noise=0.05, random_state=seed)
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([X3, 0.1 * rng.normal(size=(n, 7))])
+    X0, _ = make_s_curve(n, noise=0.0, random_state=seed)
+    latent = np.column_stack([t, X0[:, 1]])
+    y = np.searchsorted(np.quantile(t, [0.2, 0.4, 0.6, 0.8]), t).astype(np.int64)
+    return X, latent, y
+
+
+def _reducer_ctx(cls, latent, seed: int = 0) -> Context:
+    ctx = _ctx(seed)
+    if "latent_coordinates" in cls.tags.requires:
+        ctx.latent = np.asarray(latent).copy()
+    return ctx
+
+
+def _embed(cls, X, latent, seed: int = 0, method=None):
+    from bench_core.tracks.reducers import validate_embedding
+
+    method = method or _smoke(cls)
+    Z = method.fit_transform(X.copy(), 2, _reducer_ctx(cls, latent, seed))
+    return method, validate_embedding(Z, X.shape[0], 2)
+
+
 @_check("reducers")
 def check_reducer_shape(cls) -> None:
-    """``fit_transform`` returns a finite [n, 2] embedding."""
-    X, _y, _gt = smoke_classification(n=100, d=10, constant=0, duplicate=0)
-    Z = np.asarray(cls().fit_transform(X, 2, _ctx()))
-    assert Z.shape == (100, 2), f"fit_transform returned shape {Z.shape}"
-    assert np.all(np.isfinite(Z)), "non-finite embedding"
+    """``fit_transform`` returns a finite float [n, 2] embedding and leaves X unmodified."""
+    X, latent, _y = smoke_manifold()
+    X0 = X.copy()
+    method = _smoke(cls)
+    Z = method.fit_transform(X, 2, _reducer_ctx(cls, latent))
+    from bench_core.tracks.reducers import validate_embedding
+
+    validate_embedding(Z, X.shape[0], 2)
+    assert np.array_equal(X, X0), "the reducer modified X in place"
+
+
+@_check("reducers")
+def check_reducer_deterministic(cls) -> None:
+    """Two fits with the same seed give the same embedding (to 1e-6 of its scale)."""
+    X, latent, _y = smoke_manifold(seed=1)
+    _m, a = _embed(cls, X, latent, seed=7)
+    _m, b = _embed(cls, X, latent, seed=7)
+    scale = max(1e-12, float(np.abs(a).max()))
+    assert np.allclose(a, b, rtol=0, atol=1e-6 * scale), (
+        f"embeddings differ between two fits with seed 7 (max difference {np.abs(a - b).max():.3g}, scale {scale:.3g})")
+
+
+@_check("reducers")
+def check_reducer_transform(cls) -> None:
+    """A reducer with ``transform`` embeds new points (finite [m, 2], deterministic) and embeds its own
+    training rows consistently with ``fit_transform``: exactly (to 1e-6 of the scale) when it declares
+    ``transform_exact``, else with a 10-nearest-neighbour overlap of at least 0.5 (chance: 10/(n − 1))."""
+    if not cls.supports_transform():
+        return
+    X, latent, _y = smoke_manifold(n=180, seed=2)
+    Xtr, Xnew = X[:150], X[150:]
+    method, Z = _embed(cls, Xtr, latent[:150], seed=3)
+    from bench_core.metrics.neighbours import knn
+    from bench_core.tracks.reducers import validate_embedding
+
+    new1 = validate_embedding(method.transform(Xnew.copy()), len(Xnew), 2, "transform()")
+    new2 = validate_embedding(method.transform(Xnew.copy()), len(Xnew), 2, "transform()")
+    assert np.allclose(new1, new2, atol=1e-6 * max(1e-12, float(np.abs(new1).max()))), "transform() is not deterministic"
+    again = validate_embedding(method.transform(Xtr.copy()), len(Xtr), 2, "transform()")
+    if getattr(cls, "transform_exact", False):
+        scale = max(1e-12, float(np.abs(Z).max()))
+        assert np.allclose(again, Z, rtol=0, atol=1e-6 * scale), (
+            f"transform(X_train) differs from fit_transform(X_train) by {np.abs(again - Z).max():.3g}")
+    else:
+        a, _ = knn(Z, 10)
+        b, _ = knn(again, 10)
+        overlap = float(np.mean([len(set(a[i]) & set(b[i])) / 10 for i in range(len(a))]))
+        assert overlap >= 0.5, f"transform(X_train) keeps only {overlap:.2f} of fit_transform's 10-NN (need 0.5)"
+
+
+@_check("reducers")
+def check_reducer_label_free(cls) -> None:
+    """No labels reach the reducer: the protocol's embedding is the same for the true and shuffled labels."""
+    from bench_core.data.cards import card_from_dict
+    from bench_core.data.dataset import Dataset
+    from bench_core.tracks.reducers import ReducersTrack
+
+    X, latent, y = smoke_manifold(n=150, seed=4)
+    card = card_from_dict({"name": "kit_manifold", "title": "kit", "description": "kit", "tracks": ["reducers"],
+                           "task": "embedding", "tier": "smoke", "properties": ["latent_coordinates"],
+                           "source": {"loader": "kit"}, "split": {"method": "stratified_shuffle", "n_splits": 1}},
+                          "<kit>")
+    train, test = np.arange(120), np.arange(120, 150)
+    seen = []
+
+    class Spy(cls):  # records what the protocol hands the reducer
+        def fit_transform(self, X, n_components, ctx):
+            Z = super().fit_transform(X, n_components, ctx)
+            seen.append(np.asarray(Z, dtype=np.float64).copy())
+            return Z
+
+    track = ReducersTrack()
+    settings = {**track.default_settings(), "pairs": 2000, "auc_k": 10, "out_of_sample": False}
+    for labels in (y, np.random.default_rng(0).permutation(y)):
+        ds = Dataset(card, X, labels, np.unique(labels), [(train, test)], None, arrays={"latent": latent})
+        track.run(Spy(**dict(cls.profile_params.get("smoke", {}))), ds, 0, settings, _ctx(5))
+    assert np.allclose(seen[0], seen[1], rtol=0, atol=1e-6 * max(1e-12, float(np.abs(seen[0]).max()))), (
+        "the embedding changed when only the labels changed")
 
 
 # ------------------------------------------------------------------------------------------------ runners

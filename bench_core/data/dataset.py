@@ -279,12 +279,17 @@ def _encode(card: Card, raw: RawData) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return np.ascontiguousarray(X), y.astype(np.int64), classes
 
 
-def _check_properties(card: Card, X: np.ndarray, raw_gt: Any) -> None:
+def _check_properties(card: Card, X: np.ndarray, raw_gt: Any, arrays: Mapping[str, Any] | None = None) -> None:
     if "nonnegative" in card.properties and np.nanmin(X) < 0:
         raise UsageError(f"dataset card {card.path}: declares 'nonnegative' but X has negative values")
     if ("ground_truth" in card.properties) != (raw_gt is not None):
         raise UsageError(
             f"dataset card {card.path}: 'ground_truth' in properties must match whether its loader records it"
+        )
+    if ("latent_coordinates" in card.properties) != ("latent" in (arrays or {})):
+        raise UsageError(
+            f"dataset card {card.path}: 'latent_coordinates' in properties must match whether its loader records "
+            "arrays['latent']"
         )
 
 
@@ -299,7 +304,7 @@ def materialise(
     src_sha = source_file_checksum(card, data_root, verify=verify)
     raw = load_raw(card, loaders, readers, data_root)
     X, y, classes = _encode(card, raw)
-    _check_properties(card, X, raw.ground_truth)
+    _check_properties(card, X, raw.ground_truth, raw.arrays)
     if raw.ground_truth is not None and set(raw.ground_truth) != {"strict", "lenient"}:
         raise UsageError(f"dataset {card.name!r}: ground_truth must have exactly the keys 'strict' and 'lenient'")
     try:

@@ -1,18 +1,62 @@
-"""The reducers track: the :class:`Reducer` contract (the protocol comes with the reducers issue).
+"""The reducers track: the :class:`Reducer` contract and the one fixed evaluation protocol.
 
 Contract
 ========
-A reducer subclasses :class:`Reducer` and implements ``fit_transform(X, n_components, ctx) -> Z``: an array
-``[n, n_components]`` (float) for the data ``X [n, d]``. A reducer that can embed new points also implements
-``transform(X) -> Z`` after ``fit_transform``. Reducers never see labels (they are used only to score).
+A reducer subclasses :class:`Reducer` and implements ``fit_transform(X, n_components, ctx) -> Z``: a finite
+float array ``[n, n_components]`` for the data ``X [n, d]`` (float64 or float32, a fresh copy of the
+training rows). A reducer that can embed new points also implements ``transform(X) -> Z`` after
+``fit_transform`` (:meth:`Reducer.supports_transform` then says so). Reducers never see labels: the
+protocol uses them only to score. A reducer must be deterministic given ``ctx.seed``. Only a method whose
+tags require ``latent_coordinates`` (the positive control) receives ``ctx.latent``, the known intrinsic
+coordinates of the rows it is given.
+
+Protocol (version 1)
+====================
+For each job (method, dataset, split ``s``, seed ``s``):
+
+1. **Fit**: ``fit_transform`` on the training rows of the split, to ``n_components = 2``; its wall time is
+   ``fit_time_s``. Output that is not a finite ``[n_train, 2]`` array is ``invalid``.
+2. **Scores against the ambient space** (:func:`bench_core.metrics.neighbours.all_scores`, on
+   ``ctx.device``): ``trustworthiness@k`` and ``continuity@k`` (k in ``ks``, default 7 and 15), ``qnx@k``,
+   ``rnx_auc`` (R_NX over log k, k = 1..``auc_k``), ``nh@k`` and ``knn_acc@k`` (labels used here only),
+   ``shepard`` and ``stress`` (scale-normalised) on ``pairs`` sampled pairs, ``rta`` (``triplets`` per
+   point), ``cta`` (class centroids; on hierarchical data also ``cta_coarse`` from
+   ``Dataset.arrays["labels_coarse"]``). The sampled scores carry their standard error (``*_se``). The
+   pairs and triplets are drawn with ``sample_seed`` (the same for every method and seed of a dataset), so
+   methods are compared on the same sample.
+3. **Scores against the intrinsic coordinates** on data that records them (``arrays["latent"]``): the same
+   panel with ``X`` replaced by the latent coordinates of the training rows, prefixed ``intrinsic_``.
+   Ambient distances penalise a correct unrolling (Isomap on a Swiss roll loses to PCA on ambient triplets);
+   intrinsic ones do not.
+4. **Out-of-sample** (reducers with ``transform``, when ``out_of_sample`` is set): ``transform`` the test
+   rows and score them against the test rows' input, prefixed ``oos_`` (labels: the test rows' own).
+5. **Primary score** ``structure`` = mean of ``local`` and ``global``, each on a chance-corrected scale
+   (0 for an embedding unrelated to the data, 1 for a perfect one):
+
+   - ``local`` = mean(2·T − 1, 2·C − 1, R_NX AUC), T and C averaged over ``ks``;
+   - ``global`` = mean(2·RTA − 1, Shepard ρ).
+
+   A blend hides the local/global trade-off (t-SNE and UMAP win on local, PCA and MDS on global), so the
+   leaderboard shows ``local`` and ``global`` and their parts beside it. ``intrinsic_structure`` and
+   ``oos_structure`` are the same aggregate on the intrinsic and out-of-sample panels.
+
+Timing and memory: the harness records ``fit_time_s`` (step 1 only) and the job's peak memory; the scoring
+time is ``outputs["score_time_s"]``.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from bench_core.errors import DeclarationError
-from bench_core.tracks.base import Context, ContractOnlyTrack, Method, Score, Tags
+import numpy as np
+
+from bench_core.errors import DeclarationError, InvalidOutput
+from bench_core.tracks.base import Context, JobOutput, Method, Score, Tags, Track
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bench_core.data.dataset import Dataset
 
 
 class Reducer(Method):
@@ -20,6 +64,9 @@ class Reducer(Method):
 
     kind: ClassVar[str] = "reducers"
     tags: ClassVar[Tags] = Tags(supervised=False)
+    #: True when ``transform`` of the training rows reproduces ``fit_transform`` (linear maps); the
+    #: conformance kit then checks equality, otherwise a neighbourhood overlap.
+    transform_exact: ClassVar[bool] = False
 
     def fit_transform(self, X, n_components: int, ctx: Context):
         """Embed ``X [n, d]`` into ``[n, n_components]``."""
@@ -41,9 +88,125 @@ class Reducer(Method):
             raise DeclarationError(f"reducer {cls.name!r}: reducers are unsupervised (tags.supervised must be False)")
 
 
-class ReducersTrack(ContractOnlyTrack):
+def validate_embedding(Z: Any, n: int, m: int, what: str = "fit_transform()") -> np.ndarray:
+    """The contract of a reducer's output; raises :class:`InvalidOutput` naming the violation."""
+    try:
+        arr = np.asarray(Z)
+    except Exception as exc:  # noqa: BLE001 - e.g. a torch tensor on a GPU
+        raise InvalidOutput(f"{what} returned something that is not an array ({exc})") from None
+    if arr.dtype.kind not in "fiu":
+        raise InvalidOutput(f"{what} returned dtype {arr.dtype}, expected a float array")
+    if arr.shape != (n, m):
+        raise InvalidOutput(f"{what} returned shape {arr.shape}, expected ({n}, {m})")
+    arr = arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)):
+        raise InvalidOutput(f"{what} returned {int(np.sum(~np.isfinite(arr)))} non-finite value(s)")
+    return arr
+
+
+def local_global(s: Mapping[str, float], ks, prefix: str = "") -> dict[str, float]:
+    """``local``, ``global`` and ``structure`` (protocol step 5) from a panel of scores."""
+    T = np.mean([s[f"{prefix}trustworthiness@{k}"] for k in ks])
+    C = np.mean([s[f"{prefix}continuity@{k}"] for k in ks])
+    local = float(np.mean([2 * T - 1, 2 * C - 1, s[f"{prefix}rnx_auc"]]))
+    glob = float(np.mean([2 * s[f"{prefix}rta"] - 1, s[f"{prefix}shepard"]]))
+    return {f"{prefix}local": local, f"{prefix}global": glob, f"{prefix}structure": 0.5 * (local + glob)}
+
+
+class ReducersTrack(Track):
     name = "reducers"
     hook = "featbench_register_reducers"
     method_base = Reducer
+    protocol_version = 1
     task = "embedding"
-    primary = Score("structure", "aggregate of local (T, C, R_NX AUC) and global (triplet, Shepard) scores")
+    primary = Score("structure", "mean of local (T, C, R_NX AUC) and global (triplets, Shepard) structure, "
+                                 "each chance-corrected to [0 = unrelated, 1 = perfect]")
+    scores = (
+        Score("local", "mean(2T − 1, 2C − 1, R_NX AUC), T and C averaged over k"),
+        Score("global", "mean(2·RTA − 1, Shepard ρ)"),
+        Score("trustworthiness@<k>", "Venna & Kaski trustworthiness (minimum-rank tie rule)"),
+        Score("continuity@<k>", "Venna & Kaski continuity"),
+        Score("qnx@<k>", "k-NN recall Q_NX(k)"),
+        Score("rnx_auc", "area under R_NX over log k, k = 1..auc_k"),
+        Score("nh@<k>", "neighbourhood hit (labels)"),
+        Score("knn_acc@<k>", "leave-one-out k-NN accuracy in the embedding (labels)"),
+        Score("shepard", "Spearman ρ of sampled pair distances"),
+        Score("stress", "scale-normalised stress on sampled pairs", higher_is_better=False),
+        Score("rta", "random-triplet accuracy"),
+        Score("cta", "centroid-triplet accuracy (class means)"),
+        Score("cta_coarse", "centroid-triplet accuracy of the coarse classes (hierarchical data)"),
+        Score("intrinsic_<score>", "the score against the known intrinsic coordinates (manifolds)"),
+        Score("oos_<score>", "the score of transform() on the test rows"),
+    )
+
+    def default_settings(self) -> dict[str, Any]:
+        return {
+            "n_components": 2,
+            "ks": [7, 15],
+            "auc_k": 100,
+            "pairs": 200_000,
+            "triplets": 5,
+            "sample_seed": 0,
+            "out_of_sample": True,
+        }
+
+    def leaderboard_columns(self) -> list[tuple[str, str]]:
+        return [
+            ("local", "local"),
+            ("global", "global"),
+            ("trustworthiness@7", "T(7)"),
+            ("continuity@7", "C(7)"),
+            ("rnx_auc", "R_NX AUC"),
+            ("knn_acc@15", "kNN acc"),
+            ("rta", "RTA"),
+            ("shepard", "Shepard ρ"),
+            ("stress", "stress"),
+            ("intrinsic_structure", "intrinsic"),
+            ("oos_structure", "out-of-sample"),
+        ]
+
+    # ------------------------------------------------------------------------------------------ protocol
+    def _panel(self, X, Z, y, settings, ctx: Context, coarse=None, prefix: str = "") -> dict[str, float]:
+        from bench_core.metrics.neighbours import all_scores, centroid_triplet_accuracy
+
+        ks = [k for k in settings["ks"] if k < X.shape[0] / 2]
+        s = all_scores(X, Z, labels=y, settings={**settings, "ks": ks, "label_ks": ks}, device=ctx.device,
+                       seed=int(settings["sample_seed"]))
+        if coarse is not None:
+            c = centroid_triplet_accuracy(X, Z, coarse)
+            if np.isfinite(c):
+                s["cta_coarse"] = c
+        s.update(local_global(s, ks))
+        return {f"{prefix}{k}": float(v) for k, v in s.items()}
+
+    def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
+        assert isinstance(method, Reducer)
+        sp = dataset.split(split)
+        m = int(settings["n_components"])
+        latent = dataset.arrays.get("latent")
+        coarse = dataset.arrays.get("labels_coarse")
+        if "latent_coordinates" in method.tags.requires:
+            ctx = replace(ctx, latent=None if latent is None else latent[sp.train_idx].copy())
+
+        t0 = time.perf_counter()
+        Z = validate_embedding(method.fit_transform(sp.X_train.copy(), m, ctx), len(sp.X_train), m)
+        fit_time = time.perf_counter() - t0
+        ctx.step("fit")
+
+        t1 = time.perf_counter()
+        ctr = None if coarse is None else coarse[sp.train_idx]
+        scores = self._panel(sp.X_train, Z, sp.y_train, settings, ctx, ctr)
+        ctx.step("scores")
+        if latent is not None:
+            scores.update(self._panel(latent[sp.train_idx], Z, sp.y_train, settings, ctx, ctr, "intrinsic_"))
+            ctx.step("intrinsic scores")
+        outputs: dict[str, Any] = {}
+        if settings["out_of_sample"] and method.supports_transform() and len(sp.X_test) >= 2 * max(settings["ks"]) + 2:
+            Zt = validate_embedding(method.transform(sp.X_test.copy()), len(sp.X_test), m, "transform()")
+            cte = None if coarse is None else coarse[sp.test_idx]
+            scores.update(self._panel(sp.X_test, Zt, sp.y_test, settings, ctx, cte, "oos_"))
+            ctx.step("out-of-sample scores")
+        elif not method.supports_transform():
+            outputs["oos_structure_skipped"] = "the reducer cannot embed new points (no transform())"
+        outputs["score_time_s"] = time.perf_counter() - t1
+        return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)

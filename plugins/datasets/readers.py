@@ -37,7 +37,33 @@ def read_csv_table(path: Path, label: str, drop: list[str] | None = None, group:
     return RawData(X=X.to_numpy(dtype=np.float64), y=y, feature_names=list(X.columns), groups=groups)
 
 
+def read_projection_survey(path: Path) -> RawData:
+    """One of Espadoto et al.'s projection-survey sets: ``X.npy`` (or ``X.csv.gz``, comma-separated, no header)
+    named by the card, and the labels ``y.npy`` next to it (covered by the card's data checksum)."""
+    if path.name.endswith(".csv.gz"):
+        X = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    else:
+        X = np.load(path, allow_pickle=False)
+    y = np.load(path.parent / "y.npy", allow_pickle=False)
+    return RawData(X=np.asarray(X, dtype=np.float32), y=np.asarray(y).ravel())
+
+
+def read_mammoth(path: Path, n_labels: int = 10) -> RawData:
+    """PaCMAP's mammoth point cloud: a JSON list of ``[x, y, z]``. It has no labels; ``y`` = KMeans
+    (``n_labels`` clusters, ``random_state=0``) on the coordinates, used only to score (neighbourhood hit,
+    centroid triplets) and to stratify the split."""
+    import json
+
+    from sklearn.cluster import KMeans
+
+    X = np.asarray(json.loads(path.read_text()), dtype=np.float64)
+    y = KMeans(n_labels, n_init=3, random_state=0).fit_predict(X)
+    return RawData(X=X, y=y.astype(np.int64))
+
+
 READERS = {
     "mat": read_mat,
     "csv": read_csv_table,
+    "projection_survey": read_projection_survey,
+    "mammoth": read_mammoth,
 }

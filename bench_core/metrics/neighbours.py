@@ -1,0 +1,501 @@
+"""Neighbourhood and distance scores of an embedding, exact, in O(b·n + n·k) memory (never an n×n matrix).
+
+Every score compares an input ``X [n, d]`` (the ambient data, or a manifold's known intrinsic coordinates)
+with an embedding ``E [n, m]`` of the same rows. Distances are Euclidean. The module is the specification of
+the reducers track's scores; ``tests/test_metrics_neighbours.py`` checks each against scikit-learn or a
+brute-force float64 implementation written in the test.
+
+Blockwise scan (the one kernel)
+===============================
+:func:`scan` walks the rows of ``A`` in blocks of ``b`` rows. For a block it forms the squared distances to
+every row, ``D = ‖a_i‖² − 2·A_b·Aᵀ + ‖a_j‖²`` (clamped at 0, the diagonal set to +∞ so a point is never its
+own neighbour), keeps the ``k`` smallest per row (``torch.topk``) and, when asked, the *minimum rank* of given
+query points (below), then drops ``D``. Memory: ``b·n`` for the block plus ``n·k`` for the result; ``b`` is
+chosen so that a block holds ``block_bytes`` (64 MiB by default). On the CPU, an input of at most
+``LOWDIM_MAX`` columns (an embedding) is scanned instead by one fused compiled pass (distances computed
+directly, neighbours kept by insertion, ranks counted on the fly: no block at all; ``use_numba=False``
+forces the blockwise path, which the tests compare with it). It runs on ``device`` (``"cpu"``,
+``"cuda"``, ``"cuda:N"``) with ``dtype`` (float64 by default: the exact comparisons below then match
+scikit-learn to 1e-8; float32 halves the time of the matrix product for large inputs and may reorder
+distances equal to float32 precision).
+
+Ranks and the tie rule
+======================
+``r(i, j) = 1 + #{l ≠ i : d(i, l) < d(i, j)}`` (the *minimum* rank: points at exactly the same distance
+share the smallest rank). It is computed by counting, in the same block pass that finds the neighbours:
+the query distances ``d(i, j)`` are read from the block's own distance row, so they are compared with
+numbers computed the same way. On the CPU the counting is one compiled pass over the row (numba); on a GPU
+it is ``(D < q).sum(1)`` per query column. The neighbour sets ``N_k(i)`` (input) and ``N̂_k(i)``
+(embedding) are the ``k`` smallest distances; when several points sit exactly at the k-th distance, which of
+them enter the set is ``torch.topk``'s choice (tie-free data is unaffected).
+
+Scores
+======
+Trustworthiness (Venna & Kaski 2001), ``k < n/2``::
+
+    T(k) = 1 − 2 / (n·k·(2n − 3k − 1)) · Σ_i Σ_{j ∈ N̂_k(i)} max(0, r(i, j) − k)
+
+With the minimum rank, ``r(i, j) > k`` exactly when at least ``k`` points are strictly closer to ``i`` than
+``j`` in the input, i.e. ``j`` is an intruder; a point tied with the k-th input neighbour is not one. On
+tie-free data this is Venna & Kaski's sum over ``N̂_k(i) \\ N_k(i)`` of ``r(i, j) − k`` and equals
+``sklearn.manifold.trustworthiness``. Only the embedding neighbours' input ranks are needed, so T costs one
+scan of X. Continuity ``C(k)`` is the same with the roles of X and E swapped (input neighbours, embedding
+ranks).
+
+Q_NX and R_NX (Lee & Verleysen 2009)::
+
+    Q_NX(k) = 1/(n·k) · Σ_i |N_k(i) ∩ N̂_k(i)|,   R_NX(k) = ((n − 1)·Q_NX(k) − k) / (n − 1 − k)
+
+computed for every ``k = 1..K`` from the two ``K``-neighbour lists (a common point at positions ``p`` and
+``p̂`` is in both k-sets for every ``k ≥ max(p, p̂)``). ``rnx_auc`` is the area under R_NX over log k,
+``Σ_{k=1..K} R_NX(k)/k / Σ_{k=1..K} 1/k``, truncated at ``K = min(auc_k, n − 2)`` (Lee & Verleysen sum to
+``n − 2``, which needs the n×n co-ranking matrix; the truncation is documented with the score).
+
+Labels (used only here, never by a reducer): neighbourhood hit ``NH(k) = 1/n Σ_i |{j ∈ N̂_k(i): y_j =
+y_i}| / k`` (Espadoto et al. 2019) and leave-one-out k-NN accuracy: the majority label of ``N̂_k(i)``
+(ties between labels: the smallest label, as scikit-learn's ``KNeighborsClassifier``) compared with
+``y_i`` (PaCMAP's evaluation).
+
+Sampled global scores
+=====================
+On ``m`` pairs ``(i, j)``, ``i ≠ j``, drawn with a fixed seed (``i`` uniform, ``j`` uniform among the
+others; see :func:`sample_pairs`): ``shepard`` = Spearman ρ between input and embedding distances
+(Espadoto's Shepard goodness) and ``stress`` = scale-normalised stress (Smelser, Miller & Kobourov 2024)
+``√(Σ (D_h − α·D_l)² / Σ D_h²)`` with ``α = Σ D_h·D_l / Σ D_l²``, the scale that minimises it (raw stress
+depends on the arbitrary scale of an embedding). Random-triplet accuracy (PaCMAP): for every point ``i``,
+``t`` triplets ``(i, j, l)`` with ``j, l`` uniform, distinct and different from ``i``; a triplet agrees when
+``d_X(i, j) < d_X(i, l)`` and ``d_E(i, j) < d_E(i, l)`` or both ``>``; triplets tied in the input are left
+out of the denominator, a tie in the embedding only counts as a disagreement. Centroid-triplet accuracy: the
+same over every triplet ``(a; b, c)``, ``b < c``, of distinct class centroids (class means in X and in E).
+
+Each sampled score comes with its sampling standard error by batch means: the sample is cut into ``G = 20``
+equal groups (pairs in drawing order; triplets by anchor point ``i mod G``), the score is computed on each,
+and ``se = sd(group scores) / √G``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+try:  # compiled counting on the CPU; the torch path below is the fallback and the GPU path
+    import numba
+
+    _HAVE_NUMBA = True
+except ImportError:  # pragma: no cover
+    _HAVE_NUMBA = False
+
+DEFAULT_BLOCK_BYTES = 64 * 2**20
+N_GROUPS = 20
+
+
+# ----------------------------------------------------------------------------------------------- counting
+
+if _HAVE_NUMBA:
+
+    @numba.njit(parallel=True, cache=True)
+    def _count_below_numba(D, Q):  # pragma: no cover - compiled
+        """``out[r, t] = #{c : D[r, c] < Q[r, t]}``: one branch-free (vectorised) pass of the row per query;
+        the row stays in cache between queries."""
+        b, n = D.shape
+        nq = Q.shape[1]
+        out = np.zeros((b, nq), dtype=np.int64)
+        for r in numba.prange(b):
+            for t in range(nq):
+                q = Q[r, t]
+                cnt = 0
+                for c in range(n):
+                    cnt += D[r, c] < q
+                out[r, t] = cnt
+        return out
+
+    @numba.njit(parallel=True, cache=True)
+    def _scan_lowdim_numba(A, k, Qidx):  # pragma: no cover - compiled
+        """The whole scan for a low-dimensional ``A`` (an embedding) on the CPU, fused: squared distances
+        computed directly (no ``[b, n]`` block), the ``k`` nearest kept by insertion (ties: lower index
+        first) and the queries' minimum ranks counted in the same pass."""
+        n, d = A.shape
+        nq = Qidx.shape[1]
+        idx = np.empty((n, k), dtype=np.int64)
+        dist = np.empty((n, k), dtype=np.float64)
+        ranks = np.empty((n, nq), dtype=np.int64)
+        for i in numba.prange(n):
+            bd = np.full(k, np.inf)
+            bi = np.full(k, -1, dtype=np.int64)
+            qd = np.empty(nq)
+            qmax = -np.inf
+            for t in range(nq):
+                j = Qidx[i, t]
+                s = 0.0
+                for c in range(d):
+                    diff = A[i, c] - A[j, c]
+                    s += diff * diff
+                qd[t] = s
+                if s > qmax:
+                    qmax = s
+            cnt = np.zeros(nq, dtype=np.int64)
+            for j in range(n):
+                if j == i:
+                    continue
+                s = 0.0
+                for c in range(d):
+                    diff = A[i, c] - A[j, c]
+                    s += diff * diff
+                if s < qmax:
+                    for t in range(nq):
+                        cnt[t] += s < qd[t]
+                if s < bd[k - 1]:
+                    p = k - 1
+                    while p > 0 and bd[p - 1] > s:
+                        bd[p] = bd[p - 1]
+                        bi[p] = bi[p - 1]
+                        p -= 1
+                    bd[p] = s
+                    bi[p] = j
+            for p in range(k):
+                idx[i, p] = bi[p]
+                dist[i, p] = bd[p]
+            for t in range(nq):
+                ranks[i, t] = 1 + cnt[t]
+        return idx, dist, ranks
+
+
+#: Inputs with at most this many columns (embeddings) are scanned by the fused compiled kernel on the CPU.
+LOWDIM_MAX = 8
+
+
+def count_below(D, Q, *, use_numba: bool | None = None):
+    """``#{c : D[r, c] < Q[r, t]}`` for a block ``D [b, n]`` and queries ``Q [b, q]`` (torch tensors).
+
+    The compiled kernel runs for CPU tensors when numba is installed (``use_numba=None``); otherwise one
+    vectorised comparison per query column (the GPU path).
+    """
+    import torch
+
+    if use_numba is None:
+        use_numba = _HAVE_NUMBA and D.device.type == "cpu"
+    if use_numba:
+        return torch.from_numpy(_count_below_numba(D.numpy(), Q.numpy()))
+    out = torch.empty(Q.shape, dtype=torch.int64, device=D.device)
+    for t in range(Q.shape[1]):
+        out[:, t] = (D < Q[:, t : t + 1]).sum(1)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------- scan
+
+
+@dataclass
+class ScanResult:
+    """Neighbours (``idx``, ``sqdist``: ``[n, k]``, nearest first) and, if queried, minimum ranks ``[n, q]``."""
+
+    idx: np.ndarray
+    sqdist: np.ndarray
+    ranks: np.ndarray | None = None
+
+
+def _as_tensor(A, device, dtype):
+    import torch
+
+    return torch.as_tensor(np.ascontiguousarray(A), device=device).to(dtype)
+
+
+def block_rows(n: int, itemsize: int, block_bytes: int = DEFAULT_BLOCK_BYTES) -> int:
+    """Rows per block so that one ``[b, n]`` distance block takes about ``block_bytes``."""
+    return int(max(1, min(n, block_bytes // max(1, n * itemsize))))
+
+
+def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", dtype=None,
+         block_bytes: int = DEFAULT_BLOCK_BYTES, use_numba: bool | None = None) -> ScanResult:
+    """Exact ``k`` nearest neighbours of every row of ``A`` (self excluded) by blocks of rows and, if
+    ``queries [n, q]`` (row indices, never the row itself) is given, the minimum rank ``r(i, j)`` of each
+    query ``j`` among ``i``'s neighbours (see the module docstring)."""
+    import torch
+
+    dtype = torch.float64 if dtype is None else dtype
+    n = A.shape[0]
+    if not 1 <= k <= n - 1:
+        raise ValueError(f"k = {k} must be in [1, n - 1 = {n - 1}]")
+    if (use_numba is None and _HAVE_NUMBA and str(device) == "cpu" and A.shape[1] <= LOWDIM_MAX
+            and dtype == torch.float64):
+        q = np.zeros((n, 0), dtype=np.int64) if queries is None else np.ascontiguousarray(queries, dtype=np.int64)
+        i_, d_, r_ = _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), int(k), q)
+        return ScanResult(i_, d_, None if queries is None else r_)
+    T = _as_tensor(A, device, dtype)
+    sq = (T * T).sum(1)
+    b = block_rows(n, T.element_size(), block_bytes)
+    idx = torch.empty((n, k), dtype=torch.int64)
+    dist = torch.empty((n, k), dtype=torch.float64)
+    ranks = None
+    if queries is not None:
+        queries = np.asarray(queries, dtype=np.int64)
+        ranks = torch.empty(queries.shape, dtype=torch.int64)
+        qt = torch.as_tensor(queries, device=device)
+    with torch.no_grad():
+        for s in range(0, n, b):
+            e = min(n, s + b)
+            D = torch.addmm(sq[None, :], T[s:e], T.T, beta=1.0, alpha=-2.0)
+            D.add_(sq[s:e, None]).clamp_min_(0.0)
+            rows = torch.arange(e - s, device=D.device)
+            D[rows, rows + s] = float("inf")
+            vals, nn = torch.topk(D, k, dim=1, largest=False, sorted=True)
+            idx[s:e] = nn.cpu()
+            dist[s:e] = vals.cpu().to(torch.float64)
+            if ranks is not None:
+                Q = D.gather(1, qt[s:e])
+                ranks[s:e] = 1 + count_below(D, Q, use_numba=use_numba).cpu()
+            del D
+    return ScanResult(idx.numpy(), dist.numpy(), None if ranks is None else ranks.numpy())
+
+
+def knn(A, k: int, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, squared distances)`` of the exact ``k`` nearest neighbours (one :func:`scan`)."""
+    r = scan(A, k, **kw)
+    return r.idx, r.sqdist
+
+
+# ------------------------------------------------------------------------------------ scores from lists
+
+
+def _tc_from_ranks(ranks: np.ndarray, k: int) -> float:
+    """``1 − 2/(n k (2n − 3k − 1)) Σ max(0, r − k)`` over the first ``k`` rank columns."""
+    n = ranks.shape[0]
+    if not k < n / 2:
+        raise ValueError(f"trustworthiness needs k < n/2 (k = {k}, n = {n})")
+    pen = np.maximum(ranks[:, :k] - k, 0).sum(dtype=np.float64)
+    return float(1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * pen)
+
+
+def qnx_curve(nn_x: np.ndarray, nn_e: np.ndarray, block: int = 4096) -> np.ndarray:
+    """``Q_NX(k)`` for ``k = 1..K`` from the ``K``-neighbour lists of X and E (nearest first)."""
+    n, K = nn_x.shape
+    hist = np.zeros(K + 1, dtype=np.int64)
+    for s in range(0, n, block):
+        a, b = nn_x[s : s + block], nn_e[s : s + block]
+        eq = a[:, :, None] == b[:, None, :]  # [rows, K, K]
+        r, p, q = np.nonzero(eq)
+        hist += np.bincount(np.maximum(p, q) + 1, minlength=K + 1)
+    ks = np.arange(1, K + 1)
+    return np.cumsum(hist)[1:] / (n * ks)
+
+
+def rnx_from_qnx(qnx: np.ndarray, n: int) -> np.ndarray:
+    ks = np.arange(1, len(qnx) + 1)
+    return ((n - 1) * qnx - ks) / (n - 1 - ks)
+
+
+def rnx_auc(rnx: np.ndarray) -> float:
+    """Area under R_NX over log k: ``Σ R_NX(k)/k / Σ 1/k`` for ``k = 1..len(rnx)``."""
+    w = 1.0 / np.arange(1, len(rnx) + 1)
+    return float((rnx * w).sum() / w.sum())
+
+
+def neighbourhood_hit(nn_e: np.ndarray, y: np.ndarray, k: int) -> float:
+    y = np.asarray(y)
+    return float((y[nn_e[:, :k]] == y[:, None]).mean())
+
+
+def knn_accuracy(nn_e: np.ndarray, y: np.ndarray, k: int) -> float:
+    """Leave-one-out majority vote of the ``k`` embedding neighbours; label ties go to the smallest label."""
+    y = np.asarray(y)
+    classes, yi = np.unique(y, return_inverse=True)
+    votes = np.zeros((len(y), len(classes)), dtype=np.int64)
+    nb = yi[nn_e[:, :k]]
+    for c in range(k):
+        np.add.at(votes, (np.arange(len(y)), nb[:, c]), 1)
+    return float((votes.argmax(1) == yi).mean())
+
+
+# ---------------------------------------------------------------------------------------- neighbourhood
+
+
+def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarray | None = None,
+                         label_ks: Sequence[int] = (7, 15), auc_k: int = 100, device: str = "cpu",
+                         dtype=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
+                         use_numba: bool | None = None) -> dict[str, float]:
+    """All neighbourhood scores of ``E`` against ``X`` from three block scans (E, X, E again). ``dtype``
+    applies to the scan of X; the embedding is always scanned in float64.
+
+    Returns ``trustworthiness@k``, ``continuity@k`` (``k`` in ``ks``, each ``< n/2``), ``qnx@k``,
+    ``rnx_auc`` (with ``rnx_auc_k`` the truncation ``K``), and with ``labels`` ``nh@k`` and
+    ``knn_acc@k`` for ``k`` in ``label_ks``.
+    """
+    n = X.shape[0]
+    if E.shape[0] != n:
+        raise ValueError(f"X has {n} rows, E has {E.shape[0]}")
+    ks = sorted({int(k) for k in ks if k < n / 2})
+    kt = max(ks) if ks else 0
+    K = int(max(1, min(n - 2, max([auc_k, kt, *([max(label_ks)] if labels is not None else [])]))))
+    kw = dict(device=device, block_bytes=block_bytes, use_numba=use_numba)
+    e1 = scan(E, K, **kw)  # the embedding is always scanned in float64 (it is small)
+    x1 = scan(X, K, e1.idx[:, :kt] if kt else None, dtype=dtype, **kw)
+    out: dict[str, float] = {}
+    if kt:
+        e2 = scan(E, 1, x1.idx[:, :kt], **kw)
+        for k in ks:
+            out[f"trustworthiness@{k}"] = _tc_from_ranks(x1.ranks, k)
+            out[f"continuity@{k}"] = _tc_from_ranks(e2.ranks, k)
+    q = qnx_curve(x1.idx, e1.idx)
+    for k in ks:
+        out[f"qnx@{k}"] = float(q[k - 1])
+    out["rnx_auc"] = rnx_auc(rnx_from_qnx(q, n))
+    out["rnx_auc_k"] = float(K)
+    if labels is not None:
+        for k in label_ks:
+            if k <= K:
+                out[f"nh@{k}"] = neighbourhood_hit(e1.idx, labels, k)
+                out[f"knn_acc@{k}"] = knn_accuracy(e1.idx, labels, k)
+    return out
+
+
+def trustworthiness(X, E, k: int, **kw: Any) -> float:
+    """``T(k)`` alone (one scan of E, one of X)."""
+    e = scan(E, k, **kw)
+    return _tc_from_ranks(scan(X, 1, e.idx, **kw).ranks, k)
+
+
+def continuity(X, E, k: int, **kw: Any) -> float:
+    """``C(k)`` = ``trustworthiness(E, X, k)``."""
+    return trustworthiness(E, X, k, **kw)
+
+
+# ---------------------------------------------------------------------------------------- sampled scores
+
+
+def sample_pairs(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``m`` pairs ``(i, j)``, ``i ≠ j``: ``i`` uniform, ``j = (i + u) mod n`` with ``u`` uniform in 1..n−1."""
+    rng = np.random.default_rng([seed, 5147])
+    i = rng.integers(0, n, size=m)
+    j = (i + rng.integers(1, n, size=m)) % n
+    return i, j
+
+
+def pair_distances(A, i: np.ndarray, j: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Euclidean distances ``‖A[i] − A[j]‖`` in float64, by chunks of pairs (memory ``chunk·d``)."""
+    A = np.asarray(A)
+    out = np.empty(len(i), dtype=np.float64)
+    for s in range(0, len(i), chunk):
+        diff = A[i[s : s + chunk]].astype(np.float64) - A[j[s : s + chunk]]
+        out[s : s + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)
+
+
+def scale_normalized_stress(dh: np.ndarray, dl: np.ndarray) -> float:
+    """``√(Σ (dh − α dl)² / Σ dh²)``, ``α = Σ dh·dl / Σ dl²`` (1 if the embedding distances are all 0)."""
+    sl = float(np.dot(dl, dl))
+    if sl == 0.0:
+        return 1.0
+    alpha = float(np.dot(dh, dl)) / sl
+    return float(math.sqrt(float(np.sum((dh - alpha * dl) ** 2)) / float(np.dot(dh, dh))))
+
+
+def _batch_se(values: Sequence[float]) -> float:
+    v = np.asarray([x for x in values if np.isfinite(x)], dtype=np.float64)
+    if len(v) < 2:
+        return float("nan")
+    return float(v.std(ddof=1) / math.sqrt(len(v)))
+
+
+def pair_scores(X, E, *, m: int = 200_000, seed: int = 0) -> dict[str, float]:
+    """``shepard`` (Spearman ρ of distances) and ``stress`` (scale-normalised) on ``m`` sampled pairs, with
+    their batch-means standard errors ``*_se``."""
+    n = X.shape[0]
+    i, j = sample_pairs(n, m, seed)
+    dh, dl = pair_distances(X, i, j), pair_distances(E, i, j)
+    groups = np.array_split(np.arange(m), N_GROUPS)
+    return {
+        "shepard": _spearman(dh, dl),
+        "shepard_se": _batch_se([_spearman(dh[g], dl[g]) for g in groups]),
+        "stress": scale_normalized_stress(dh, dl),
+        "stress_se": _batch_se([scale_normalized_stress(dh[g], dl[g]) for g in groups]),
+    }
+
+
+def sample_triplets(n: int, t: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``t`` triplets per anchor ``i``: ``j, l`` uniform, distinct and different from ``i`` (needs n ≥ 3)."""
+    rng = np.random.default_rng([seed, 7211])
+    i = np.repeat(np.arange(n), t)
+    j = (i + rng.integers(1, n, size=len(i))) % n
+    # l uniform over the n − 2 points other than i and j: draw among n − 2 slots and skip i and j
+    u = rng.integers(0, n - 2, size=len(i))
+    lo, hi = np.minimum(i, j), np.maximum(i, j)
+    l_ = u + (u >= lo)
+    l_ = l_ + (l_ >= hi)
+    return i, j, l_
+
+
+def _triplet_agreement(dx_ij, dx_il, de_ij, de_il) -> tuple[np.ndarray, np.ndarray]:
+    """(counted, agrees) masks: counted leaves out input ties; an embedding tie never agrees."""
+    sx = np.sign(dx_ij - dx_il)
+    se = np.sign(de_ij - de_il)
+    counted = sx != 0
+    return counted, counted & (sx == se)
+
+
+def random_triplet_accuracy(X, E, *, t: int = 5, seed: int = 0) -> dict[str, float]:
+    """PaCMAP's random-triplet accuracy (``rta``) with its batch-means standard error ``rta_se``."""
+    n = X.shape[0]
+    i, j, l_ = sample_triplets(n, t, seed)
+    counted, agree = _triplet_agreement(pair_distances(X, i, j), pair_distances(X, i, l_),
+                                        pair_distances(E, i, j), pair_distances(E, i, l_))
+    g = i % N_GROUPS
+    per = [agree[g == a].sum() / max(1, counted[g == a].sum()) for a in range(N_GROUPS)]
+    return {"rta": float(agree.sum() / max(1, counted.sum())), "rta_se": _batch_se(per)}
+
+
+def centroid_triplet_accuracy(X, E, y: np.ndarray) -> float:
+    """Share of centroid triplets ``(a; b, c)`` ordered alike in X and E (NaN with fewer than 3 classes)."""
+    y = np.asarray(y)
+    classes = np.unique(y)
+    if len(classes) < 3:
+        return float("nan")
+    cx = np.stack([np.asarray(X, dtype=np.float64)[y == c].mean(0) for c in classes])
+    ce = np.stack([np.asarray(E, dtype=np.float64)[y == c].mean(0) for c in classes])
+    from scipy.spatial.distance import cdist
+
+    Dx, De = cdist(cx, cx), cdist(ce, ce)
+    c = len(classes)
+    a, b, cc = [], [], []
+    for p in range(c):
+        for q in range(c):
+            for r in range(q + 1, c):
+                if p != q and p != r:
+                    a.append(p), b.append(q), cc.append(r)
+    a, b, cc = map(np.asarray, (a, b, cc))
+    counted, agree = _triplet_agreement(Dx[a, b], Dx[a, cc], De[a, b], De[a, cc])
+    return float(agree.sum() / max(1, counted.sum()))
+
+
+def global_scores(X, E, *, labels: np.ndarray | None = None, pairs: int = 200_000, triplets: int = 5,
+                  seed: int = 0) -> dict[str, float]:
+    """The sampled global panel: :func:`pair_scores`, :func:`random_triplet_accuracy` and, with labels,
+    ``cta`` (:func:`centroid_triplet_accuracy`)."""
+    out = pair_scores(X, E, m=pairs, seed=seed)
+    out.update(random_triplet_accuracy(X, E, t=triplets, seed=seed))
+    if labels is not None:
+        cta = centroid_triplet_accuracy(X, E, labels)
+        if np.isfinite(cta):
+            out["cta"] = cta
+    return out
+
+
+def all_scores(X, E, *, labels=None, settings: Mapping[str, Any] | None = None, device: str = "cpu",
+               seed: int = 0) -> dict[str, float]:
+    """Neighbourhood and global scores of ``E`` against ``X`` with the track's settings."""
+    s = dict(settings or {})
+    out = neighbourhood_scores(X, E, ks=s.get("ks", (7, 15)), labels=labels, label_ks=s.get("label_ks", (7, 15)),
+                               auc_k=s.get("auc_k", 100), device=device)
+    out.update(global_scores(X, E, labels=labels, pairs=s.get("pairs", 200_000), triplets=s.get("triplets", 5),
+                             seed=seed))
+    return out

@@ -47,12 +47,15 @@ PROFILES: dict[str, Profile] = {
             name="smoke", tier="smoke", seeds=1, sweep=False, timeout_s=120,
             description="seconds: tests and conformance checks",
             track_settings={"selectors": {"k_grid": [1, 2, 5, 10], "retention": [], "evaluators": ["logreg"],
-                                          "stability_subsamples": 3}},
+                                          "stability_subsamples": 3},
+                            "similarity": {"estimation_reps": 2, "runtime_repeats": 1,
+                                           "runtime_grid": [[200, 16], [500, 32]]}},
         ),
         Profile(
             name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
             description="every built-in in a few minutes on 2 CPU cores (CI, default leaderboard)",
-            track_settings={"selectors": {"stability_subsamples": 5}},
+            track_settings={"selectors": {"stability_subsamples": 5},
+                            "similarity": {"estimation_reps": 3, "runtime_repeats": 1}},
         ),
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,

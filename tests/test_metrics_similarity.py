@@ -208,8 +208,9 @@ def _ref_procrustes_min(Xc, Yc):
     return np.linalg.norm(Xp - Yp @ Q), Xp, Yp @ Q
 
 
-def test_procrustes_forms():
-    X, Y = _data(50, 6, 4, seed=11)
+@pytest.mark.parametrize("n,d1,d2", [(50, 6, 4), (20, 40, 30)])  # the second: d > n (row-space reduction)
+def test_procrustes_forms(n, d1, d2):
+    X, Y = _data(n, d1, d2, seed=11)
     Xc, Yc = X - X.mean(0), Y - Y.mean(0)
     dist, _, _ = _ref_procrustes_min(Xc, Yc)
     assert abs(S.procrustes(X, Y, "size_shape") - dist) < TOL

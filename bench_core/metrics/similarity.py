@@ -308,10 +308,19 @@ def ridge_r2(X, Y, alpha: float = 1.0) -> float:
 # --------------------------------------------------------------------------------------------------- shapes
 
 
+def _row_space(X: torch.Tensor) -> torch.Tensor:
+    """For d > n: U S [n, n] from the thin SVD X = U S V^T, which has the same Gram X X^T; every orthogonally
+    invariant (or equivariant) quantity below is unchanged and the d x d work becomes n x n."""
+    if X.shape[1] <= X.shape[0]:
+        return X
+    U, s, _ = torch.linalg.svd(X, full_matrices=False)
+    return U * s
+
+
 def procrustes(X, Y, form: str = "angular") -> float:
     """Procrustes distance of centred X, Y: ``size_shape``, ``unit`` (unit Frobenius norms) or ``angular``."""
     X, Y = _pair(X, Y)
-    X, Y = centre(X), centre(Y)
+    X, Y = _row_space(centre(X)), _row_space(centre(Y))
     nx, ny = torch.linalg.norm(X), torch.linalg.norm(Y)
     if form == "size_shape":
         return math.sqrt(max(float(nx ** 2 + ny ** 2 - 2 * _nuclear(X.T @ Y)), 0.0))
@@ -326,7 +335,7 @@ def procrustes(X, Y, form: str = "angular") -> float:
 
 
 def _partial_whiten(X: torch.Tensor, alpha: float, eig_tol: float = 1e-12) -> torch.Tensor:
-    X = centre(X)
+    X = _row_space(centre(X))  # whitening is orthogonally equivariant: exact, and n x n work when d > n
     nrm = torch.linalg.norm(X)
     if nrm <= 0:
         return X

@@ -117,7 +117,7 @@ def null(grid: tuple = ((50, 10), (50, 1000), (200, 10), (200, 1000), (800, 10),
     return _family(X, arrays, {"family": "null", "grid": [list(g) for g in grid]})
 
 
-def estimation(n_pop: int = 2000, d_x: int = 32, d_y: int = 24, latent: int = 6, noise: float = 1.0,
+def estimation(n_pop: int = 1200, d_x: int = 32, d_y: int = 24, latent: int = 6, noise: float = 1.0,
                n_grid: tuple = (50, 100, 200, 400), reps: int = 4, seed: int = 0) -> RawData:
     """A jointly Gaussian pair with a shared rank-``latent`` signal: x = z A + e, y = z B + e'."""
     rng = np.random.default_rng([seed, 13])

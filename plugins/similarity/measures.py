@@ -286,6 +286,9 @@ class CKNNA(SimilarityMeasure):
 
     name, version = "cknna-cosine-k10-unbiased", "1"
     params = {"k": 10}
+    # the masked Grams K o M are not symmetric matrices, so the 1'AB1 term of HSIC_u differs from 1'BA1:
+    # platonic's formula (reproduced exactly) is not symmetric in X and Y
+    symmetric = False
     invariances = COSINE_INV
     tags = Tags(supervised=False, reimplementation_of="Huh et al. 2024 (platonic cknna)")
 

@@ -119,6 +119,18 @@ def _nuclear(M: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------------ CKA
 
 
+def _cross_centred(X: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    """Xc^T Yc = X^T Y - n mx my^T without centred copies of X and Y (one product, no n x d temporaries)."""
+    mx, my = X.mean(dim=0), Y.mean(dim=0)
+    return X.T @ Y - X.shape[0] * torch.outer(mx, my)
+
+
+def _centred_row_sq(X: torch.Tensor) -> torch.Tensor:
+    """||x_i - m||^2 per row, without a centred copy."""
+    m = X.mean(dim=0)
+    return torch.linalg.vector_norm(X, dim=1) ** 2 - 2.0 * (X @ m) + m @ m
+
+
 def _use_gram(form: str, n: int, d1: int, d2: int) -> bool:
     if form not in ("auto", "feature", "gram"):
         raise ValueError(f"form must be 'auto', 'feature' or 'gram', not {form!r}")
@@ -128,21 +140,22 @@ def _use_gram(form: str, n: int, d1: int, d2: int) -> bool:
 def cka_linear(X, Y, form: str = "auto") -> float:
     """Linear CKA (biased HSIC); ``form`` ``"feature"``, ``"gram"`` or ``"auto"`` (Gram when max(d) > n)."""
     X, Y = _pair(X, Y)
-    X, Y = centre(X), centre(Y)
     n = X.shape[0]
     if _use_gram(form, n, X.shape[1], Y.shape[1]):
+        X, Y = centre(X), centre(Y)
         K, L = X @ X.T, Y @ Y.T  # centred features give centred Grams: HKH = K
         num, den = (K * L).sum(), torch.linalg.norm(K) * torch.linalg.norm(L)
     else:
-        num = torch.linalg.norm(X.T @ Y) ** 2
-        den = torch.linalg.norm(X.T @ X) * torch.linalg.norm(Y.T @ Y)
+        num = torch.linalg.norm(_cross_centred(X, Y)) ** 2
+        den = torch.linalg.norm(_cross_centred(X, X)) * torch.linalg.norm(_cross_centred(Y, Y))
     return float(num / den) if den > 0 else 0.0
 
 
 def _h_feature(X: torch.Tensor, Y: torch.Tensor, xty_sq: torch.Tensor) -> torch.Tensor:
-    """n(n-3) HSIC_u(XX^T, YY^T) from centred features (Kornblith's debiased helper)."""
+    """n(n-3) HSIC_u(XX^T, YY^T) from the features, centred implicitly (Kornblith's debiased helper);
+    ``xty_sq`` = ||Xc^T Yc||_F^2."""
     n = X.shape[0]
-    sx, sy = (X * X).sum(dim=1), (Y * Y).sum(dim=1)
+    sx, sy = _centred_row_sq(X), _centred_row_sq(Y)
     Nx, Ny = sx.sum(), sy.sum()
     return xty_sq - n / (n - 2) * (sx @ sy) + Nx * Ny / ((n - 1) * (n - 2))
 
@@ -164,13 +177,14 @@ def cka_linear_debiased(X, Y, form: str = "auto") -> float:
     n = X.shape[0]
     if n < 4:
         raise ValueError(f"debiased CKA needs n >= 4 rows, got {n}")
-    X, Y = centre(X), centre(Y)
     if _use_gram(form, n, X.shape[1], Y.shape[1]):
+        X, Y = centre(X), centre(Y)
         K, L = _u_centre(X @ X.T), _u_centre(Y @ Y.T)
         num, den2 = (K * L).sum(), (K * K).sum() * (L * L).sum()
     else:
-        num = _h_feature(X, Y, torch.linalg.norm(X.T @ Y) ** 2)
-        den2 = _h_feature(X, X, torch.linalg.norm(X.T @ X) ** 2) * _h_feature(Y, Y, torch.linalg.norm(Y.T @ Y) ** 2)
+        sq = lambda A, B: torch.linalg.norm(_cross_centred(A, B)) ** 2  # noqa: E731
+        num = _h_feature(X, Y, sq(X, Y))
+        den2 = _h_feature(X, X, sq(X, X)) * _h_feature(Y, Y, sq(Y, Y))
     if den2 <= 0:
         return 0.0
     return float(num / torch.sqrt(den2))

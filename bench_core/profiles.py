@@ -55,7 +55,8 @@ PROFILES: dict[str, Profile] = {
             name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
             description="every built-in in a few minutes on 2 CPU cores (CI, default leaderboard)",
             track_settings={"selectors": {"stability_subsamples": 5},
-                            "similarity": {"estimation_reps": 3, "runtime_repeats": 1}},
+                            "similarity": {"estimation_reps": 3, "runtime_repeats": 1,
+                                           "runtime_grid": [[500, 32], [1000, 128]]}},
         ),
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,

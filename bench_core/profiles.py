@@ -48,12 +48,16 @@ PROFILES: dict[str, Profile] = {
             description="seconds: tests and conformance checks",
             track_settings={"selectors": {"k_grid": [1, 2, 5, 10], "retention": [], "evaluators": ["logreg"],
                                           "stability_subsamples": 3},
-                            "reducers": {"auc_k": 30, "pairs": 20_000}},
+                            "reducers": {"auc_k": 30, "pairs": 20_000},
+                            "similarity": {"estimation_reps": 2, "runtime_repeats": 1,
+                                           "runtime_grid": [[200, 16], [500, 32]]}},
         ),
         Profile(
             name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
             description="every built-in in a few minutes on 2 CPU cores (CI, default leaderboard)",
-            track_settings={"selectors": {"stability_subsamples": 5}, "reducers": {"auc_k": 50, "pairs": 50_000}},
+            track_settings={"selectors": {"stability_subsamples": 5}, "reducers": {"auc_k": 50, "pairs": 50_000},
+                            "similarity": {"estimation_reps": 3, "runtime_repeats": 1,
+                                           "runtime_grid": [[500, 32], [1000, 128]]}},
         ),
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,

@@ -291,6 +291,58 @@ def _embed(cls, X, latent, seed: int = 0, method=None):
     method = method or _smoke(cls)
     Z = method.fit_transform(X.copy(), 2, _reducer_ctx(cls, latent, seed))
     return method, validate_embedding(Z, X.shape[0], 2)
+def _similarity_family():
+    """A small transforms family (the track's own generator is a plugin; the kit draws its own, in-line)."""
+    from bench_core.tracks.similarity import INVARIANCES
+
+    rng = np.random.default_rng(0)
+
+    def haar(d):
+        Q, R = np.linalg.qr(rng.normal(size=(d, d)))
+        return Q * np.sign(np.diag(R))
+
+    n, d, dy = 80, 8, 6
+    X = (rng.normal(size=(n, d)) * np.geomspace(1.0, 0.1, d)) @ haar(d)
+    Y = X @ rng.normal(size=(d, dy)) / np.sqrt(d) + 0.2 * rng.normal(size=(n, dy))
+    arrays = {"x": X, "y": Y}
+    for side, Z in (("x", X), ("y", Y)):
+        k = Z.shape[1]
+        moves = {
+            "orthogonal": Z @ haar(k),
+            "isotropic_scaling": 3.7 * Z,
+            "translation": Z + 5.0 * rng.normal(size=k),
+            "permutation": Z[:, rng.permutation(k)],
+            "invertible_linear": Z @ (haar(k) * np.geomspace(1.0, 10.0, k)) @ haar(k),
+        }
+        for t in INVARIANCES:
+            arrays[f"{side}_{t}"] = moves[t]
+    return arrays
+
+
+@_check("similarity")
+def check_similarity_invariances(cls) -> None:
+    """Every declared invariance holds on small data (relative tolerance 1e-6, float64), for either argument."""
+    from bench_core.tracks.similarity_protocol import invariance_table
+
+    table = invariance_table(cls(), _similarity_family(), 1e-6, _ctx())
+    broken = [f"{t} (score moved by {r['deviation']:.2g})" for t, r in table.items() if r["claimed"] and not r["actual"]]
+    assert not broken, f"declares invariance it does not have: {', '.join(broken)}"
+
+
+@_check("similarity")
+def check_similarity_metric_axioms(cls) -> None:
+    """A measure claiming ``is_metric``: identity, symmetry and the triangle inequality on random triples."""
+    from bench_core.tracks.similarity_protocol import metric_axioms
+
+    if not cls.is_metric:
+        return
+    rng = np.random.default_rng(1)
+    base = rng.normal(size=(60, 6))
+    noise = rng.normal(size=(60, 6))
+    # points along one noise direction (a squared distance breaks the triangle there) and an unrelated one
+    members = [base + t * noise for t in (0.0, 0.25, 0.5, 1.0, 2.0)] + [rng.normal(size=(60, 4))]
+    v, n, examples = metric_axioms(cls(), members, 1e-6, _ctx())
+    assert v == 0, f"claims to be a metric but violates {v} of {n} axiom checks, e.g. {'; '.join(examples)}"
 
 
 @_check("reducers")

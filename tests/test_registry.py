@@ -212,7 +212,7 @@ class PCASAE(SAE):
 
 class LinearCKA(SimilarityMeasure):
     '''Linear CKA (contract test).'''
-    name = "cka-linear-biased"
+    name = "cka-linear-contract-test"
     version = "1"
     invariances = ("orthogonal", "isotropic_scaling", "translation")
     def score(self, X, Y, ctx):
@@ -265,7 +265,7 @@ def test_hook_featbench_register_saes(other_kinds):
 def test_hook_featbench_register_similarity_measures(other_kinds):
     from bench_core.testing import run_checks
 
-    cls = other_kinds.method("similarity", "cka-linear-biased")
+    cls = other_kinds.method("similarity", "cka-linear-contract-test")
     assert all(r.status == "passed" for r in run_checks(cls))
 
 

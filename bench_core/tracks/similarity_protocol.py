@@ -1,0 +1,197 @@
+"""The tests of the similarity track, one function per family (the spec is :mod:`bench_core.tracks.similarity`).
+
+Each ``run_<family>(method, dataset, settings, ctx)`` returns ``(scores, outputs)``. The measure only ever sees
+float64 torch tensors on ``ctx.device``; everything else (which members are compared, the doses, the
+reference values) stays here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Mapping
+
+import numpy as np
+
+from bench_core.tracks.similarity import INVARIANCES
+
+
+def _scorer(method, ctx):
+    import torch
+
+    def s(A, B) -> float:
+        tA = torch.as_tensor(A).to(dtype=torch.float64, device=ctx.device)
+        tB = torch.as_tensor(B).to(dtype=torch.float64, device=ctx.device)
+        return float(method.score(tA, tB, ctx))
+
+    return s
+
+
+def _dissim(method, value: float) -> float:
+    return -value if type(method).orientation == "similarity" else value
+
+
+def _spearman(dose, resp) -> float:
+    from scipy.stats import spearmanr
+
+    resp = np.asarray(resp, dtype=float)
+    if np.ptp(resp) == 0:
+        return 0.0
+    return float(spearmanr(dose, resp).statistic)
+
+
+def invariance_table(method, arrays: Mapping[str, np.ndarray], tolerance: float, ctx) -> dict[str, dict[str, Any]]:
+    """Per transform: ``{"claimed", "actual", "deviation"}`` (deviation relative to max(1, |s(x, y)|))."""
+    s = _scorer(method, ctx)
+    x, y = arrays["x"], arrays["y"]
+    base = s(x, y)
+    scale = max(1.0, abs(base))
+    table = {}
+    for t in INVARIANCES:
+        dev = max(abs(s(arrays[f"x_{t}"], y) - base), abs(s(x, arrays[f"y_{t}"]) - base)) / scale
+        table[t] = {"claimed": t in type(method).invariances, "actual": bool(dev <= tolerance), "deviation": dev}
+    return table
+
+
+def metric_axioms(method, members: list, tolerance: float, ctx) -> tuple[int, int, list[str]]:
+    """(violations, checks, first few violations) of identity, symmetry and the triangle inequality."""
+    s = _scorer(method, ctx)
+    m = len(members)
+    D = np.array([[s(members[i], members[j]) for j in range(m)] for i in range(m)])
+    scale = max(1.0, float(np.abs(D).max()))
+    bad, checks = [], 0
+    for i in range(m):
+        checks += 1
+        if abs(D[i, i]) > tolerance * scale:
+            bad.append(f"d({i},{i})={D[i, i]:.3g}")
+        for j in range(i + 1, m):
+            checks += 1
+            if abs(D[i, j] - D[j, i]) > tolerance * scale:
+                bad.append(f"d({i},{j})!=d({j},{i})")
+    for i in range(m):
+        for j in range(m):
+            for k in range(m):
+                if len({i, j, k}) == 3:
+                    checks += 1
+                    if D[i, k] > D[i, j] + D[j, k] + tolerance * scale:
+                        bad.append(f"d({i},{k})>d({i},{j})+d({j},{k})")
+    return len(bad), checks, bad[:5]
+
+
+def run_transforms(method, dataset, settings, ctx) -> tuple[dict[str, float], dict[str, Any]]:
+    A, info, tol = dataset.arrays, dataset.info, float(settings["tolerance"])
+    s = _scorer(method, ctx)
+    scores: dict[str, float] = {}
+    outputs: dict[str, Any] = {}
+    table = invariance_table(method, A, tol, ctx)
+    for t, row in table.items():
+        scores[f"t3_{t}"] = float(row["claimed"] == row["actual"])
+    scores["t3_invariance"] = float(np.mean([scores[f"t3_{t}"] for t in INVARIANCES]))
+    outputs["invariance_table"] = {t: {**r, "deviation": float(r["deviation"])} for t, r in table.items()}
+    outputs["broken_claims"] = [t for t, r in table.items() if r["claimed"] and not r["actual"]]
+    outputs["unclaimed_invariances"] = [t for t, r in table.items() if r["actual"] and not r["claimed"]]
+    ctx.step("T3 invariances")
+
+    if type(method).is_metric:
+        members = [A["x"], A["y"], A["noise_2"], A["pctop_1"], A["outlier_2"], A["featsub_1"]]
+        v, n, examples = metric_axioms(method, members, tol, ctx)
+        scores["t4_metric_axioms"] = 1.0 - v / n
+        outputs["t4_violations"] = examples
+        ctx.step("T4 metric axioms")
+    else:
+        outputs["t4_metric_axioms_skipped"] = "the measure does not claim to be a metric"
+
+    x = A["x"]
+    d_noise = [_dissim(method, s(x, A[f"noise_{i}"])) for i in range(len(info["snr"]))]
+    d_top = [_dissim(method, s(x, A[f"pctop_{i}"])) for i in range(len(info["pc_k"]))]
+    d_bot = [_dissim(method, s(x, A[f"pcbottom_{i}"])) for i in range(len(info["pc_k"]))]
+    d_out = [_dissim(method, s(x, A[f"outlier_{i}"])) for i in range(len(info["outlier_scales"]))]
+    d_sub = [_dissim(method, s(x, A[f"featsub_{i}"])) for i in range(len(info["featsub"]))]
+    scores["t7_noise"] = _spearman(np.arange(len(d_noise)), d_noise)
+    scores["t7_pc_top"] = _spearman(info["pc_k"], d_top)
+    scores["t7_top_over_bottom"] = float(np.mean([a > b + tol * max(1.0, abs(b)) for a, b in zip(d_top, d_bot)]))
+    scores["t7_pc_bottom"] = _spearman(info["pc_k"], d_bot)
+    scores["t7_outlier"] = _spearman(info["outlier_scales"], d_out)
+    scores["t7_featsub"] = _spearman(-np.asarray(info["featsub"]), d_sub)
+    scores["t7_dose_response"] = float(np.mean([(1 + scores["t7_noise"]) / 2, (1 + scores["t7_pc_top"]) / 2,
+                                                scores["t7_top_over_bottom"]]))
+    outputs["t7_curves"] = {"noise": d_noise, "pc_top": d_top, "pc_bottom": d_bot, "outlier": d_out,
+                            "featsub": d_sub}
+    ctx.step("T7 dose-response")
+    return scores, outputs
+
+
+def run_null(method, dataset, settings, ctx):
+    A, grid = dataset.arrays, [tuple(g) for g in dataset.info["grid"]]
+    s = _scorer(method, ctx)
+    rng = ctx.rng(81)
+    nulls = {}
+    for n, d in grid:
+        x, y = A[f"n{n}_d{d}_x"], A[f"n{n}_d{d}_y"]
+        noisy = x + 0.5 * rng.normal(size=x.shape)
+        shuffled = noisy[rng.permutation(n)]
+        nulls[f"n{n}_d{d}"] = (s(x, y) + s(x, shuffled)) / 2
+        ctx.step(f"T8 null n={n} d={d}")
+    nb, db = max(grid, key=lambda g: (g[0], -g[1]))
+    xb = A[f"n{nb}_d{db}_x"]
+    self_value = s(xb, xb)
+    ref = nulls[f"n{nb}_d{db}"]
+    span = abs(self_value - ref)
+    excess = {k: (abs(v - ref) / span if span > 0 else math.inf) for k, v in nulls.items()}
+    worst = max(excess.values())
+    score = 0.0 if not math.isfinite(worst) else float(min(1.0, max(0.0, 1.0 - worst)))
+    return {"t8_null_calibration": score}, {"t8_nulls": nulls, "t8_self": self_value, "t8_excess": excess}
+
+
+def run_estimation(method, dataset, settings, ctx):
+    A, info = dataset.arrays, dataset.info
+    s = _scorer(method, ctx)
+    x, y = A["x"], A["y"]
+    n_pop = x.shape[0]
+    rng = ctx.rng(91)
+    v = s(x, y)
+    null = s(x, y[rng.permutation(n_pop)])
+    R = abs(v - null)
+    ctx.step("T9 population value")
+    reps = int(settings.get("estimation_reps") or info["reps"])
+    per_n = {}
+    for n in info["n_grid"]:
+        vals = []
+        for _ in range(reps):
+            idx = rng.choice(n_pop, size=int(n), replace=False)
+            vals.append(s(x[idx], y[idx]))
+        vals = np.asarray(vals)
+        per_n[str(n)] = {"bias": float(vals.mean() - v), "sd": float(vals.std()),
+                         "rmse": float(np.sqrt(np.mean((vals - v) ** 2)))}
+        ctx.step(f"T9 n={n}")
+    rel = np.mean([r["rmse"] for r in per_n.values()]) / R if R > 0 else math.inf
+    score = float(1.0 / (1.0 + rel)) if math.isfinite(rel) else 0.0
+    return {"t9_estimation": score}, {"t9_value": v, "t9_null": null, "t9_per_n": per_n}
+
+
+def run_runtime(method, dataset, settings, ctx):
+    import torch
+
+    grid = [tuple(g) for g in (settings.get("runtime_grid") or dataset.info["grid"])]
+    repeats = int(settings["runtime_repeats"])
+    s = _scorer(method, ctx)
+    g = torch.Generator().manual_seed(ctx.seed)
+    seconds, refs = {}, {}
+    for n, d in grid:
+        X = torch.randn(n, d, generator=g, dtype=torch.float64).to(ctx.device)
+        Y = torch.randn(n, d, generator=g, dtype=torch.float64).to(ctx.device)
+        best = math.inf
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            s(X, Y)
+            best = min(best, time.perf_counter() - t0)
+        ref = math.inf
+        for _ in range(3):
+            t0 = time.perf_counter()
+            (X.T @ Y).sum().item()
+            ref = min(ref, time.perf_counter() - t0)
+        seconds[f"n{n}_d{d}"], refs[f"n{n}_d{d}"] = best, ref
+        ctx.step(f"T10 n={n} d={d}")
+    last = f"n{grid[-1][0]}_d{grid[-1][1]}"
+    score = float(min(1.0, refs[last] / seconds[last])) if seconds[last] > 0 else 1.0
+    return {"t10_speed": score}, {"t10_seconds": seconds, "t10_reference_matmul_seconds": refs}

@@ -1,0 +1,1 @@
+"""Built-in representational similarity measures (one module per family), registered through entry points."""

@@ -1,0 +1,136 @@
+"""The similarity track: the invariance table it produces, its null-calibration and estimation tests, the
+conformance kit's similarity checks, and a third-party measure plugin run end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench_core.registry import load_registry
+from bench_core.testing import run_checks
+from bench_core.tracks.base import Context
+from bench_core.tracks.similarity import INVARIANCES, SimilarityTrack
+from bench_core.tracks.similarity_protocol import invariance_table
+
+from conftest import run_cli
+
+ALL = set(INVARIANCES)
+CKA = ALL - {"invertible_linear"}
+
+# The invariance table of the theory (shared/tracks/similarity.md, A2), for transforms of either argument.
+THEORY = {
+    "cka-linear-biased": CKA, "cka-linear-debiased": CKA, "cka-rbf-sigma0_2median-biased": CKA,
+    "cka-rbf-sigma0_4median-biased": CKA, "cka-rbf-sigma0_8median-biased": CKA,
+    "cka-linear-angular-distance": CKA,
+    "cca-mean-rho": ALL, "cca-r2-yanai": ALL, "shape-metric-alpha0-angular": ALL,
+    "svcca-var0_99-mean-rho": CKA, "svcca-dims10-mean-rho": CKA,
+    "pwcca-weights-x": {"isotropic_scaling", "translation", "permutation"},
+    "linreg-r2-y-from-x": CKA, "linreg-r2-x-from-y": CKA, "ridge-r2-y-from-x-rel1": CKA,
+    "procrustes-size-shape-euclidean": {"orthogonal", "translation", "permutation"},
+    "procrustes-centred-unitnorm-euclidean": CKA, "procrustes-angular": CKA,
+    "shape-metric-alpha0_5-angular": CKA, "shape-metric-alpha1-angular": CKA,
+    "permutation-angular": {"isotropic_scaling", "translation", "permutation"},
+    "rsa-corr-rdm-spearman": {"isotropic_scaling", "permutation"},
+    "knn-jaccard-euclidean-k10": CKA, "mutual-knn-cosine-k10": {"orthogonal", "isotropic_scaling", "permutation"},
+    "cknna-cosine-k10-unbiased": {"orthogonal", "isotropic_scaling", "permutation"},
+    "relrep-cosine-anchors64": {"orthogonal", "isotropic_scaling", "permutation"},
+    "random-score-control": set(),
+}
+
+
+@pytest.fixture(scope="module")
+def reg():
+    return load_registry()
+
+
+@pytest.fixture(scope="module")
+def family(reg):
+    from bench_core.data.dataset import materialise
+
+    loaders = {n: e.obj for n, e in reg.loaders.items()}
+    return {name: materialise(reg.cards[name].obj, loaders, {}, None)[0]
+            for name in ("sim_transforms", "sim_null", "sim_estimation")}
+
+
+def test_invariance_table_matches_theory_and_the_claims(reg, family):
+    measures = {n: e.obj for n, e in reg.methods["similarity"].items() if e.obj.__module__.startswith("plugins.")}
+    assert set(measures) == set(THEORY)
+    for name, cls in measures.items():
+        table = invariance_table(cls(), family["sim_transforms"].arrays, 1e-6, Context())
+        actual = {t for t, r in table.items() if r["actual"]}
+        assert actual == THEORY[name], (name, actual)
+        assert set(cls.invariances) == THEORY[name], (name, cls.invariances)
+
+
+def _run(reg, name, ds, profile="smoke", seed=0):
+    from bench_core.profiles import get_profile, track_settings
+
+    track = SimilarityTrack()
+    settings = track_settings(track, get_profile(profile))
+    cls = reg.methods["similarity"][name].obj
+    return track.run(cls(), ds, seed, settings, Context(seed=seed))
+
+
+def test_t3_flags_a_broken_claim_and_t8_exposes_biased_cka(reg, family):
+    from fbtest.similarity_plugin import ClaimsLinearInvariance
+
+    track = SimilarityTrack()
+    out = track.run(ClaimsLinearInvariance(), family["sim_transforms"], 0, track.default_settings(), Context())
+    assert out.outputs["broken_claims"] == ["invertible_linear"]
+    assert out.scores["t3_invertible_linear"] == 0.0 and out.scores["t3_invariance"] == pytest.approx(0.8)
+
+    biased = _run(reg, "cka-linear-biased", family["sim_null"])
+    debiased = _run(reg, "cka-linear-debiased", family["sim_null"])
+    # Murphy et al. 2024: biased CKA of independent n=50, d=1000 Gaussians is ~0.95 (pilot: 0.954)
+    assert biased.outputs["t8_nulls"]["n50_d1000"] > 0.85
+    assert abs(debiased.outputs["t8_nulls"]["n50_d1000"]) < 0.15
+    assert debiased.scores["t8_null_calibration"] > 0.8 > 0.2 > biased.scores["t8_null_calibration"]
+
+
+def test_t9_estimation_and_t10_runtime(reg, family):
+    out = _run(reg, "cka-linear-debiased", family["sim_estimation"])
+    per_n = out.outputs["t9_per_n"]
+    assert set(per_n) == {"50", "100", "200", "400"}
+    assert 0 < out.scores["t9_estimation"] <= 1
+    assert out.scores["grounding"] == out.scores["t9_estimation"]
+    # known finite-sample biases: mean CCA is inflated when n is small against d (Kornblith 2019, sec. 2.1),
+    # and shrinks towards the large-sample value as n grows; the plug-in Procrustes angle is biased low
+    # (the nuclear norm of the sample cross-covariance is biased up; Pospisil et al. 2024)
+    cca = _run(reg, "cca-mean-rho", family["sim_estimation"]).outputs["t9_per_n"]
+    assert cca["50"]["bias"] > cca["400"]["bias"] > 0.02
+    assert _run(reg, "procrustes-angular", family["sim_estimation"]).outputs["t9_per_n"]["50"]["bias"] < -0.02
+    ctrl = _run(reg, "random-score-control", family["sim_estimation"])
+    assert ctrl.scores["t9_estimation"] < out.scores["t9_estimation"]
+
+
+def test_kit_fails_wrong_claims_and_passes_an_honest_third_party_measure():
+    from fbtest.similarity_plugin import ClaimsLinearInvariance, SquaredDistanceClaimsMetric, ThirdPartyGramCosine
+
+    st = {r.check: r for r in run_checks(ClaimsLinearInvariance)}
+    assert st["check_similarity_invariances"].status == "failed"
+    assert "invertible_linear" in st["check_similarity_invariances"].message
+    st = {r.check: r for r in run_checks(SquaredDistanceClaimsMetric)}
+    assert st["check_similarity_metric_axioms"].status == "failed", st["check_similarity_metric_axioms"]
+    assert {r.status for r in run_checks(ThirdPartyGramCosine)} == {"passed"}
+
+
+@pytest.mark.slow
+def test_third_party_measure_runs_through_the_cli(cli_env, tmp_path):
+    env = {**cli_env, "FEATBENCH_PLUGIN_MODULES": "fbtest.similarity_plugin", "FEATBENCH_CACHE_DIR": str(tmp_path / "c")}
+    p = run_cli(["check", "thirdparty-gram-cosine"], env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    p = run_cli(["check", "wrong-claims-linear-invariance"], env=env)
+    assert p.returncode == 1 and "invertible_linear" in p.stdout
+    res = tmp_path / "res"
+    p = run_cli(["run", "--track", "similarity", "--method", "thirdparty-gram-cosine,cka-linear-biased",
+                 "--dataset", "sim_transforms", "--profile", "smoke", "--executor", "inline", "--results", str(res)],
+                env=env)
+    assert p.returncode == 0, p.stdout + p.stderr
+    rows = [json.loads(f.read_text()) for f in Path(res).rglob("*.json")]
+    by = {r["method"]: r for r in rows if r.get("method")}
+    assert by["thirdparty-gram-cosine"]["status"] == "done"
+    # the third party's CKA and the built-in agree on every test score
+    a, b = by["thirdparty-gram-cosine"]["scores"], by["cka-linear-biased"]["scores"]
+    assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-9 for k in a)

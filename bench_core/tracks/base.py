@@ -58,6 +58,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9_\-]{0,63}$")
 DATA_REQUIREMENTS: Mapping[str, str] = {
     "ground_truth": "the dataset records its truly relevant features (synthetic data)",
     "nonnegative": "every feature value is >= 0 (e.g. counts, pixel intensities)",
+    "planted_dictionary": "activations generated from recorded planted directions (the SAE track's ground truth)",
 }
 
 CONTROL_KINDS = ("positive", "negative")
@@ -124,6 +125,10 @@ class Context:
     #: Only for methods whose tags require ``ground_truth`` (the oracle control): the dataset's recorded
     #: relevant features, ``{"strict": [...], "lenient": [...]}``. ``None`` for everybody else.
     ground_truth: Mapping[str, Sequence[int]] | None = None
+    #: Only for methods whose tags require ``planted_dictionary`` (the SAE track's positive control): the
+    #: planted directions ``[n_features, d]`` (float32 numpy), scaled like the activations ``fit`` receives.
+    #: ``None`` for everybody else.
+    planted_dictionary: Any = None
     #: Called by the track's protocol (not by methods) at each step boundary (a fit, an evaluation, a
     #: refit): the executor's time limit applies to each step, so a job that fits M times gets M limits.
     step: Callable[[str], None] = lambda message: None

@@ -21,10 +21,10 @@ def cards_dir() -> Path:
 
 @hookimpl
 def featbench_register_datasets(register) -> None:
-    from plugins.datasets import loaders, readers, synthetic
+    from plugins.datasets import loaders, planted, readers, synthetic
 
     register.add_cards(cards_dir())
-    for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS}.items():
+    for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS, **planted.GENERATORS}.items():
         register.add_loader(name, fn)
     for name, fn in readers.READERS.items():
         register.add_reader(name, fn)

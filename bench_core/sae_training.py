@@ -61,7 +61,7 @@ class _GatherPre(torch.autograd.Function):
         g = g.contiguous()
         gx = gW = gb = None
         if ctx.needs_input_grad[1]:
-            S = torch.sparse_coo_tensor(torch.stack([cols, rows]), g, (m, xc.shape[0]))
+            S = torch.sparse_coo_tensor(torch.stack([cols, rows]), g, (m, xc.shape[0]), check_invariants=False)
             gW = torch.sparse.mm(S, xc)
         if ctx.needs_input_grad[2]:
             gb = torch.zeros(m, dtype=g.dtype, device=g.device).index_add_(0, cols, g)
@@ -148,6 +148,10 @@ class TrainedSAE(SAE):
     def after_step(self, xs: torch.Tensor) -> None:
         """Called after each optimiser step (bookkeeping such as dead-latent counters)."""
 
+    def after_fit(self, x: torch.Tensor) -> None:
+        """Called once after training with (up to 8,192 of) the scaled training rows, without autograd: set
+        inference-time state such as the global threshold of BatchTopK."""
+
     def pre_activations(self, xs: torch.Tensor) -> torch.Tensor:
         p = self.p
         return (xs - p["b_dec"]) @ p["W_enc"].T + p["b_enc"]
@@ -157,6 +161,19 @@ class TrainedSAE(SAE):
 
     def decode_scaled(self, z: torch.Tensor) -> torch.Tensor:
         return z @ self.p["W_dec"] + self.p["b_dec"]
+
+    def initialize(self, xs: torch.Tensor, gen: torch.Generator, device: str) -> None:
+        """The initial parameters (see the module docstring) for scaled training rows ``xs``."""
+        n, d = xs.shape
+        m = int(round(float(self.params["width"]) * d))
+        W = torch.randn(m, d, generator=gen, device=device)
+        W = W / W.norm(dim=1, keepdim=True)
+        self.p = {"W_dec": W.clone(), "W_enc": W.clone(), "b_enc": torch.zeros(m, device=device),
+                  "b_dec": xs[: min(n, 4096)].mean(0).clone()}
+        self.p.update(self.extra_parameters(d, m, gen, device))
+        for t in self.p.values():
+            t.requires_grad_(True)
+        self.device = device
 
     # ---------------------------------------------------------------- the contract
     def encode(self, x):
@@ -178,15 +195,8 @@ class TrainedSAE(SAE):
         with torch.no_grad():
             self.scale = float(x.pow(2).sum(1).mean().sqrt().clamp_min(1e-12))
         x = x / self.scale
-        m = int(round(float(self.params["width"]) * d))
         gen = ctx.torch_generator(1)
-        W = torch.randn(m, d, generator=gen, device=ctx.device)
-        W = W / W.norm(dim=1, keepdim=True)
-        self.p = {"W_dec": W.clone(), "W_enc": W.clone(), "b_enc": torch.zeros(m, device=ctx.device),
-                  "b_dec": x[: min(n, 4096)].mean(0).clone()}
-        self.p.update(self.extra_parameters(d, m, gen, ctx.device))
-        for t in self.p.values():
-            t.requires_grad_(True)
+        self.initialize(x, gen, ctx.device)
         opt = torch.optim.Adam(list(self.p.values()), lr=float(self.params["lr"]))
         bs = int(min(self.budget["batch_size"], n))
         self.total_steps = max(1, int(math.ceil(float(self.budget["tokens"]) / bs)))
@@ -218,6 +228,8 @@ class TrainedSAE(SAE):
                 ctx.progress(step / self.total_steps, f"step {step}/{self.total_steps} ({time.perf_counter() - t0:.1f} s)")
         for t in self.p.values():
             t.requires_grad_(False)
+        with torch.no_grad():
+            self.after_fit(x[perm[: min(n, 8192)]])
 
 
 class DeadLatentTracker:

@@ -37,6 +37,7 @@ class FastICA(_Linear):
     name = "fastica"
     version = "1"
     params = {"k": 8, "max_rows": 8192, "max_iter": 200}
+    profile_params = {"smoke": {"max_rows": 4096}, "quick": {"max_rows": 4096}}
     sparsity_param = "k"
     tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn FastICA",
                 reimplementation_of="A. Hyvärinen, E. Oja, Independent component analysis: algorithms and "
@@ -69,6 +70,7 @@ class DictLearningOMP(_Linear):
     name = "dict_learning"
     version = "1"
     params = {"k": 8, "width": 4, "alpha": 0.1, "max_rows": 8192, "max_iter": 3, "batch_size": 256}
+    profile_params = {"smoke": {"max_rows": 2048, "max_iter": 1}, "quick": {"max_rows": 4096, "max_iter": 1}}
     sparsity_param = "k"
     tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn MiniBatchDictionaryLearning",
                 reimplementation_of="J. Mairal, F. Bach, J. Ponce, G. Sapiro, Online dictionary learning for sparse "
@@ -98,39 +100,47 @@ class DictLearningOMP(_Linear):
 
 
 class NMF(_Linear):
-    """NMF (scikit-learn, A24's DFF factorisation) on shifted data: the activations are shifted by the
-    per-coordinate minimum of the training rows (x − min ≥ 0 on training rows; evaluation rows are clipped at
-    0 after the shift), factorised with ``width × d`` non-negative atoms; codes are the non-negative
-    ``transform`` codes, keeping each row's k largest. ``decode(z) = z D + min``."""
+    """NMF (scikit-learn, A24's DFF factorisation) on shifted data. Signed activations are made non-negative
+    by splitting the centred input into its positive and negative parts, x' = [ReLU(x − μ), ReLU(μ − x)] ∈
+    R^{2d}_{≥0} (μ the training mean), which NMF factorises with ``width × d`` non-negative atoms A ∈
+    R^{m×2d}; an atom maps back to activation space as A[:, :d] − A[:, d:] (so ``decode(z) = z D + μ`` with
+    that D). Codes are the non-negative ``transform`` codes, keeping each row's k largest."""
 
     name = "nmf"
     version = "1"
     params = {"k": 8, "width": 1, "max_rows": 8192, "max_iter": 200}
+    profile_params = {"smoke": {"max_rows": 2048, "max_iter": 50}, "quick": {"max_rows": 4096, "max_iter": 100}}
     sparsity_param = "k"
     tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn NMF",
                 reimplementation_of="E. Collins, R. Achanta, S. Süsstrunk, Deep Feature Factorization for Concept "
                                     "Discovery (ECCV 2018)")
 
+    @staticmethod
+    def _split(xc: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.maximum(xc, 0), np.maximum(-xc, 0)], axis=1)
+
     def fit(self, acts, ctx):
         from sklearn.decomposition import NMF as SkNMF
 
         X = _rows(acts, int(self.params["max_rows"]), ctx)
-        lo = X.min(0)
-        m = int(round(float(self.params["width"]) * X.shape[1]))
+        mu = X.mean(0)
+        d = X.shape[1]
+        m = int(round(float(self.params["width"]) * d))
         self.nmf = SkNMF(n_components=m, init="nndsvda", max_iter=int(self.params["max_iter"]),
                          random_state=int(ctx.rng(8).integers(0, 2**31 - 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.nmf.fit(X - lo)
-        self.D = torch.as_tensor(self.nmf.components_, dtype=torch.float32, device=ctx.device)
-        self.b = torch.as_tensor(lo, dtype=torch.float32, device=ctx.device)
+            self.nmf.fit(self._split(X - mu))
+        A = self.nmf.components_
+        self.D = torch.as_tensor(A[:, :d] - A[:, d:], dtype=torch.float32, device=ctx.device)
+        self.b = torch.as_tensor(mu, dtype=torch.float32, device=ctx.device)
 
     def encode(self, x):
         x = torch.as_tensor(x).float()
-        shifted = torch.clamp(x - self.b.to(x.device), min=0).double().cpu().numpy()
+        xc = (x - self.b.to(x.device)).double().cpu().numpy()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            z = torch.as_tensor(self.nmf.transform(shifted), dtype=torch.float32, device=x.device)
+            z = torch.as_tensor(self.nmf.transform(self._split(xc)), dtype=torch.float32, device=x.device)
         return _topk_abs(z, int(self.params["k"]))
 
 
@@ -144,6 +154,7 @@ class SemiNMF(_Linear):
     name = "semi_nmf"
     version = "1"
     params = {"k": 8, "width": 4, "n_iter": 30, "n_encode": 30, "max_rows": 8192}
+    profile_params = {"smoke": {"max_rows": 2048, "n_iter": 10}, "quick": {"max_rows": 4096, "n_iter": 20}}
     sparsity_param = "k"
     tags = Tags(supervised=False, stochastic=True,
                 reimplementation_of="C. Ding, T. Li, M. I. Jordan, Convex and semi-nonnegative matrix "

@@ -120,7 +120,9 @@ class AbsTopK(TopK):
 
 class BatchTopK(TopK):
     """BatchTopK SAE (Bussmann et al. 2024): the top k·B ReLU pre-activations of the whole batch; at
-    inference a global threshold θ (EMA, β 0.99, of the smallest kept value per batch) makes it a JumpReLU."""
+    inference a global threshold θ, set after training so that the mean L0 on the training rows is k, makes
+    it a JumpReLU (the reference implementations track θ by an EMA during training; with the short budgets
+    here the EMA still carries its early values, so it is set once at the end instead)."""
 
     name = "batch_topk"
     version = "1"
@@ -128,26 +130,43 @@ class BatchTopK(TopK):
                 reimplementation_of="B. Bussmann, P. Leask, N. Nanda, BatchTopK Sparse Autoencoders (arXiv 2412.06410, 2024)")
 
     def select(self, pre, xs):
+        """The exact top k·B of the batch, found among each row's top ``4k`` candidates (the global top k·B
+        lies among them unless some row holds more than 4k of it; then the full batch is searched)."""
         B, m = pre.shape
-        kk = min(int(self.params["k"]) * B, B * m)
-        flat = torch.relu(pre).reshape(-1)
-        idx = torch.topk(flat, kk, sorted=False).indices.sort().values
-        rows, cols = idx // m, idx % m
+        k = int(self.params["k"])
+        kk = min(k * B, B * m)
+        c = min(m, 4 * k)
+        cand = torch.topk(torch.relu(pre), c, dim=1, sorted=False)
+        pos = torch.topk(cand.values.reshape(-1), kk, sorted=False).indices
+        rows = pos // c
         counts = torch.bincount(rows, minlength=B)
-        lo = flat[idx].min()
-        self.theta = lo if not hasattr(self, "theta") else 0.99 * self.theta + 0.01 * lo
+        if c < m and int(counts.max()) >= c:  # a row may hold more: search everything
+            flat = torch.relu(pre).reshape(-1)
+            idx = torch.topk(flat, kk, sorted=False).indices
+            rows, cols = idx // m, idx % m
+        else:
+            cols = cand.indices.reshape(-1)[pos]
+        order = torch.argsort(rows * m + cols)
+        rows, cols = rows[order], cols[order]
+        counts = torch.bincount(rows, minlength=B)
         return rows, cols, torch.cumsum(counts, 0) - counts
+
+    def after_fit(self, x):
+        """The inference threshold θ: the (k·n)-th largest ReLU pre-activation over (up to 8,192) training
+        rows, so that the mean L0 on the training rows is k (a JumpReLU with one global threshold)."""
+        act = torch.relu(self.pre_activations(x)).reshape(-1)
+        kk = min(int(self.params["k"]) * x.shape[0], act.numel())
+        self.theta = torch.topk(act, kk, sorted=False).values.min()
 
     def encode_scaled(self, xs):
         pre = torch.relu(self.pre_activations(xs))
-        theta = getattr(self, "theta", torch.zeros(()))
-        return pre * (pre >= theta)
+        return pre * (pre >= self.theta) * (pre > 0)
 
 
 class FeatureChoice(BatchTopK):
     """Feature Choice SAE (Ayonrinde 2024, A5): each latent takes its top c = ⌈k·B/m⌉ tokens of the batch
-    (at most c tokens per feature, a total budget of k·B); at inference a per-latent threshold (EMA, β 0.99,
-    of each latent's c-th largest value) makes it a JumpReLU. AuxK as TopK (the paper's aux_zipf_loss is
+    (at most c tokens per feature, a total budget of k·B); at inference a per-latent threshold (each latent's
+    c-th largest value over the training rows, set after training) makes it a JumpReLU. AuxK as TopK (the paper's aux_zipf_loss is
     not implemented)."""
 
     name = "feature_choice"
@@ -162,9 +181,15 @@ class FeatureChoice(BatchTopK):
         act = torch.relu(pre)
         top = torch.topk(act, c, dim=0)
         mask = torch.zeros_like(act, dtype=torch.bool).scatter_(0, top.indices, True) & (act > 0)
-        lo = top.values[-1]
-        self.theta = lo if not hasattr(self, "theta") else 0.99 * self.theta + 0.01 * lo
         return mask_pairs(mask)
+
+    def after_fit(self, x):
+        """Per-latent inference thresholds: each latent's c-th largest ReLU pre-activation over (up to 8,192)
+        training rows, c = ⌈k·n/m⌉ (the training rule applied to one large batch)."""
+        act = torch.relu(self.pre_activations(x))
+        n, m = act.shape
+        c = max(1, min(n, -(-int(self.params["k"]) * n // m)))
+        self.theta = torch.topk(act, c, dim=0).values[-1]
 
 
 class TopAFA(TopK):
@@ -275,12 +300,13 @@ class _StepFn(torch.autograd.Function):
 class JumpReLU(TrainedSAE):
     """JumpReLU SAE (Rajamanoharan et al. 2024; the threshold SAE of A7): f = z·H(z − θ), z = W_enc(x −
     b_dec) + b_enc, per-latent θ > 0 (log-parametrised) learnt with the straight-through estimator
-    (rectangle kernel, bandwidth ε = 0.001), loss ‖x − x̂‖² + l0_coef·Σ_j H(z_j − θ_j). Sparse step: only
+    (rectangle kernel, bandwidth ε = 0.001), θ initialised to 1/√d (the reference 0.001 needs far longer
+    training than these budgets to rise; scaled inputs give pre-activations of order 1/√d), loss ‖x − x̂‖² + l0_coef·Σ_j H(z_j − θ_j). Sparse step: only
     pairs with z > θ − ε/2 (the active ones and the kernel's window) enter the step."""
 
     name = "jumprelu"
     version = "1"
-    params = {"width": 4, "lr": 3e-3, "l0_coef": 0.01, "bandwidth": 0.001, "theta_init": 0.001}
+    params = {"width": 4, "lr": 3e-3, "l0_coef": 0.01, "bandwidth": 0.001, "theta_init": None}
     sparsity_param = "l0_coef"
     sparsity_mode = "penalty"
     penalty_range = (1e-4, 0.3)
@@ -289,8 +315,9 @@ class JumpReLU(TrainedSAE):
                                     "JumpReLU Sparse Autoencoders (arXiv 2407.14435, 2024)")
 
     def extra_parameters(self, d, m, gen, device):
-        return {"log_theta": torch.full((m,), float(torch.log(torch.tensor(float(self.params["theta_init"])))),
-                                        device=device)}
+        init = self.params["theta_init"]
+        init = 1.0 / d ** 0.5 if init is None else float(init)
+        return {"log_theta": torch.full((m,), float(torch.log(torch.tensor(init))), device=device)}
 
     def forward_train(self, xs):
         p = self.p

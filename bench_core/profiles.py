@@ -48,15 +48,13 @@ PROFILES: dict[str, Profile] = {
             description="seconds: tests and conformance checks",
             track_settings={"selectors": {"k_grid": [1, 2, 5, 10], "retention": [], "evaluators": ["logreg"],
                                           "stability_subsamples": 3},
-                            "saes": {"l0_targets": [4], "tokens": 30_000, "batch_size": 512, "calib_steps": 3,
-                                     "calib_tokens": 10_000}},
+                            "saes": {"l0_targets": [4], "tokens": 30_000, "batch_size": 512, "calib_steps": 3}},
         ),
         Profile(
             name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
             description="every built-in in a few minutes on 2 CPU cores (CI, default leaderboard)",
             track_settings={"selectors": {"stability_subsamples": 5},
-                            "saes": {"l0_targets": [4, 8], "tokens": 100_000, "batch_size": 512, "calib_steps": 4,
-                                     "calib_tokens": 25_000}},
+                            "saes": {"l0_targets": [4, 8], "tokens": 100_000, "batch_size": 512, "calib_steps": 5}},
         ),
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,

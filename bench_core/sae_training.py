@@ -136,6 +136,14 @@ class TrainedSAE(SAE):
         self.step_count = 0
         self.total_steps = 1
 
+    @classmethod
+    def warm_up(cls) -> None:
+        """A tiny fit, so that torch's one-off initialisation (autograd, Adam) is not charged to a job."""
+        x = torch.randn(256, 8, generator=torch.Generator().manual_seed(0))
+        sae = cls()
+        sae.budget = {"tokens": 256, "batch_size": 64}
+        sae.fit(x, Context(seed=0))
+
     # ---------------------------------------------------------------- to override
     def extra_parameters(self, d: int, m: int, gen: torch.Generator, device: str) -> dict[str, torch.Tensor]:
         """Additional trainable tensors (e.g. thresholds, a gate), keyed by name."""

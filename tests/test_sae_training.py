@@ -152,7 +152,7 @@ def test_a_third_party_sae_runs_on_the_shared_trainer_through_the_protocol(regis
     card = registry.card("planted_quick")
     ds, _ = materialise(card, registry.loader_fns, registry.reader_fns, None)
     track = TRACKS["saes"]
-    settings = {**track_settings(track, get_profile("smoke")), "tokens": 4096, "calib_tokens": 2048}
+    settings = {**track_settings(track, get_profile("smoke")), "tokens": 4096}
     steps = []
     out = track.run(SoftplusSAE(), ds, 0, settings, Context(seed=0, step=steps.append))
     t = settings["l0_targets"][0]

@@ -29,11 +29,13 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
 
 1. **L0 targets**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the method's
    ``width`` param, default 4).
-2. **Fit per target** (each a step of the executor's time limit): ``"k"`` methods get ``k = target``;
-   ``"penalty"`` methods are calibrated first: ``calib_steps`` bisection fits on the training rows minus a
-   held-out slice (the last ``calib_holdout`` fraction), each with ``calib_tokens`` training tokens, measuring
-   L0 on the slice; the value whose L0 is closest to the target (in log) is then fitted on all training rows
-   with the full budget (``tokens``, ``batch_size``). The fit time of the final fits is ``fit_time_s``.
+2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens``,
+   ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted on all training rows; ``"penalty"``
+   methods are calibrated: ``calib_steps`` bisection probes in log space, each a full-budget fit on the
+   training rows minus a held-out slice (their last ``calib_holdout`` fraction) whose L0 is measured on the
+   slice (probes are shared between targets); the probe whose held-out L0 is closest to the target (in log)
+   is the fitted model (no refit: the L0 of a penalty depends on the training length, so a shorter
+   calibration would not transfer). ``fit_time_s`` sums the fit times of the evaluated models.
 3. **Evaluate** on the evaluation rows, streaming in batches of ``eval_batch`` (never more than one batch of
    reconstructions in memory): the scores of :class:`bench_core.metrics.sae.SAEEvaluator` (FVU centred,
    NMSE, cosine, L0 as ``!= 0``, L1, dead and dense fractions over the evaluation rows, shrinkage, l2 ratio,
@@ -45,7 +47,7 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    over log L0; lower is better); ``mcc_auc`` the same for MCC on planted data (higher is better). A method
    without a sparsity knob gets neither (``outputs["fvu_auc_skipped"]`` says why).
 
-Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_*``, ``eval_batch``) come from the profile and
+Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``) come from the profile and
 are part of every job key.
 """
 
@@ -162,32 +164,38 @@ def fit_one(method: SAE, X, budget: Mapping[str, Any], ctx: Context, **override:
     return sae, time.perf_counter() - t0
 
 
-def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context) -> tuple[float, float, list]:
-    """Protocol step 2 for ``"penalty"`` methods: bisection on log(value) so that the L0 on the held-out
-    slice of the training rows matches ``target``; returns (value, its held-out L0, the trace)."""
+def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context,
+                      memo: dict) -> tuple[SAE, float, float, list]:
+    """Protocol step 2 for ``"penalty"`` methods: bisection on log(value) within ``penalty_range`` so that
+    the L0 on the held-out slice of the training rows matches ``target``. Each probe is a full-budget fit on
+    the training rows minus the slice; fits are memoised by value within the job (the targets share their
+    first probes). Returns the fit whose held-out L0 is closest to the target in log, its value, its
+    held-out L0 and the trace ``[(value, held-out L0), ...]``."""
     n = X.shape[0]
     n_hold = max(1, int(round(n * float(settings["calib_holdout"]))))
     fit_rows, hold = X[: n - n_hold], X[n - n_hold:]
     lo, hi = (math.log(v) for v in type(method).penalty_range)
-    budget = {"tokens": int(settings["calib_tokens"]), "batch_size": int(settings["batch_size"])}
+    budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
     trace, best = [], None
     for i in range(int(settings["calib_steps"])):
-        mid = 0.5 * (lo + hi)
-        sae, _ = fit_one(method, fit_rows, budget, ctx, **{method.sparsity_param: math.exp(mid)})
-        l0 = batch_l0(sae, hold, int(settings["eval_batch"]))
-        ctx.step(f"calibration {i + 1} for L0={target:g}")
+        mid = round(0.5 * (lo + hi), 12)
+        if mid not in memo:
+            sae, ft = fit_one(method, fit_rows, budget, ctx, **{method.sparsity_param: math.exp(mid)})
+            memo[mid] = (sae, ft, batch_l0(sae, hold, int(settings["eval_batch"])))
+            ctx.step(f"calibration fit {method.sparsity_param}={math.exp(mid):.3g}")
+        sae, ft, l0 = memo[mid]
         trace.append((math.exp(mid), l0))
         gap = abs(math.log(max(l0, 1e-3)) - math.log(target))
         if best is None or gap < best[0]:
-            best = (gap, math.exp(mid), l0)
+            best = (gap, sae, math.exp(mid), l0, ft)
         if l0 > target:
             lo = mid  # too dense: a larger penalty
         else:
             hi = mid
-    return best[1], best[2], trace
+    return best[1], best[2], best[3], trace, best[4]
 
 
-def evaluate(sae: SAE, X_eval, dataset: "Dataset", eval_rows, batch: int, device: str) -> dict[str, float]:
+def evaluate(sae: SAE, X_eval, dataset: "Dataset", batch: int, device: str) -> dict[str, float]:
     """Protocol step 3 (streaming over the evaluation rows)."""
     import torch
 
@@ -240,7 +248,6 @@ class SAEsTrack(Track):
             "tokens": 400_000,
             "batch_size": 1024,
             "calib_steps": 6,
-            "calib_tokens": 100_000,
             "calib_holdout": 0.1,
             "eval_batch": 2048,
         }
@@ -275,7 +282,7 @@ class SAEsTrack(Track):
             sae, t = fit_one(method, X, budget, ctx)
             fit_time += t
             ctx.step("fit")
-            res = evaluate(sae, X_eval, dataset, None, batch, ctx.device)
+            res = evaluate(sae, X_eval, dataset, batch, ctx.device)
             ctx.step("evaluation")
             scores.update({f"{k}@native": v for k, v in res.items()})
             outputs["fvu_auc_skipped"] = f"{method.name} has no sparsity parameter: one point at its own L0"
@@ -283,17 +290,16 @@ class SAEsTrack(Track):
         targets = [int(t) for t in settings["l0_targets"] if 1 <= int(t) < d]
         if not targets:
             raise InvalidOutput(f"no L0 target below d = {d}")
-        fvu, mcc, calib = [], [], {}
+        fvu, mcc, calib, memo = [], [], {}, {}
         for t in targets:
             if method.sparsity_mode == "k":
-                value = t
+                sae, ft = fit_one(method, X, budget, ctx, **{sp: t})
+                ctx.step(f"fit L0={t}")
             else:
-                value, hold_l0, trace = calibrate_penalty(method, X, t, settings, ctx)
+                sae, value, hold_l0, trace, ft = calibrate_penalty(method, X, t, settings, ctx, memo)
                 calib[str(t)] = {"value": value, "holdout_l0": hold_l0, "trace": trace}
-            sae, ft = fit_one(method, X, budget, ctx, **{sp: value})
             fit_time += ft
-            ctx.step(f"fit L0={t}")
-            res = evaluate(sae, X_eval, dataset, None, batch, ctx.device)
+            res = evaluate(sae, X_eval, dataset, batch, ctx.device)
             ctx.step(f"evaluation L0={t}")
             for k, v in res.items():
                 scores[f"{k}@L0={t}"] = float(v)

@@ -64,12 +64,13 @@ class FastICA(_Linear):
 
 class DictLearningOMP(_Linear):
     """Mini-batch dictionary learning (scikit-learn ``MiniBatchDictionaryLearning``, Mairal et al. 2009) on the
-    centred training rows, ``width × d`` atoms, lasso codes during learning (``alpha``), and k-sparse OMP codes
+    centred, scaled training rows, ``width × d`` atoms, lasso codes (coordinate descent) during learning
+    (``alpha``), and k-sparse OMP codes
     for evaluation (A25's classical sparse coding)."""
 
     name = "dict_learning"
     version = "1"
-    params = {"k": 8, "width": 4, "alpha": 0.1, "max_rows": 8192, "max_iter": 3, "batch_size": 256}
+    params = {"k": 8, "width": 4, "alpha": 0.1, "max_rows": 8192, "max_iter": 3, "batch_size": 1024}
     profile_params = {"smoke": {"max_rows": 2048, "max_iter": 1}, "quick": {"max_rows": 4096, "max_iter": 1}}
     sparsity_param = "k"
     tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn MiniBatchDictionaryLearning",
@@ -85,7 +86,7 @@ class DictLearningOMP(_Linear):
         scale = np.sqrt(np.mean(np.sum((X - mu) ** 2, 1)))
         dl = MiniBatchDictionaryLearning(n_components=m, alpha=float(self.params["alpha"]),
                                          batch_size=int(self.params["batch_size"]),
-                                         max_iter=int(self.params["max_iter"]),
+                                         max_iter=int(self.params["max_iter"]), fit_algorithm="cd",
                                          random_state=int(ctx.rng(7).integers(0, 2**31 - 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -14,21 +14,42 @@ from bench_core.tracks.base import Tags
 from bench_core.tracks.saes import SAE
 
 
-def omp_codes(D: torch.Tensor, X: torch.Tensor, k: int) -> torch.Tensor:
+def omp_codes(D: torch.Tensor, X: torch.Tensor, k: int, chunk: int = 4096) -> torch.Tensor:
     """Codes ``[n, m]`` with at most ``k`` nonzeros per row from orthogonal matching pursuit of ``X`` over
-    the atoms ``D [m, d]`` (scikit-learn ``orthogonal_mp_gram`` on the Gram matrix; float64)."""
-    from sklearn.linear_model import orthogonal_mp_gram
-
-    Dn = D.detach().cpu().double().numpy()
-    Xn = X.detach().cpu().double().numpy()
-    k = int(min(k, Dn.shape[0], Dn.shape[1]))
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "orthogonal_mp_gram stopped early": fewer atoms than k suffice
-        coef = orthogonal_mp_gram(Dn @ Dn.T, Dn @ Xn.T, n_nonzero_coefs=k, copy_Gram=False, copy_Xy=False)
-    coef = np.asarray(coef).reshape(Dn.shape[0], Xn.shape[0]).T
-    return torch.as_tensor(coef, dtype=torch.float32, device=X.device)
+    the atoms ``D [m, d]`` (Pati et al. 1993), batched over rows in torch (float64): ``k`` times, add the atom
+    with the largest ``|⟨residual, atom⟩| / ‖atom‖`` and refit all selected coefficients by least squares
+    (normal equations). Stops adding atoms to a row whose residual is already zero. Checked against
+    scikit-learn's ``orthogonal_mp_gram`` in the tests."""
+    Dd = D.detach().double().to(X.device)
+    norms = Dd.norm(dim=1).clamp_min(1e-12)
+    k = int(min(k, Dd.shape[0], Dd.shape[1]))
+    out = torch.zeros(X.shape[0], Dd.shape[0], dtype=torch.float32, device=X.device)
+    gram = Dd @ Dd.T
+    for s in range(0, X.shape[0], chunk):
+        x = X[s:s + chunk].detach().double()
+        n = x.shape[0]
+        corr0 = x @ Dd.T
+        r = x.clone()
+        sel = torch.zeros(n, 0, dtype=torch.long, device=X.device)
+        coef = torch.zeros(n, 0, dtype=torch.float64, device=X.device)
+        for _ in range(k):
+            score = (r @ Dd.T).abs() / norms
+            if sel.shape[1]:
+                score.scatter_(1, sel, -1.0)
+            done = (r.pow(2).sum(1) <= 1e-20 * x.pow(2).sum(1).clamp_min(1e-300))
+            if bool(done.all()):
+                break
+            j = score.argmax(1, keepdim=True)
+            sel = torch.cat([sel, j], 1)
+            G = gram[sel[:, :, None], sel[:, None, :]]
+            G = G + 1e-10 * torch.eye(sel.shape[1], dtype=G.dtype, device=G.device)
+            coef = torch.linalg.solve(G, corr0.gather(1, sel)[..., None])[..., 0]
+            coef = torch.where(done[:, None] & (torch.arange(sel.shape[1], device=X.device) == sel.shape[1] - 1),
+                               torch.zeros_like(coef), coef)
+            r = x - torch.einsum("nt,ntd->nd", coef, Dd[sel])
+        if sel.shape[1]:
+            out[s:s + n].scatter_add_(1, sel, coef.float())
+    return out
 
 
 class _Linear(SAE):

@@ -300,16 +300,17 @@ class _StepFn(torch.autograd.Function):
 class JumpReLU(TrainedSAE):
     """JumpReLU SAE (Rajamanoharan et al. 2024; the threshold SAE of A7): f = z·H(z − θ), z = W_enc(x −
     b_dec) + b_enc, per-latent θ > 0 (log-parametrised) learnt with the straight-through estimator
-    (rectangle kernel, bandwidth ε = 0.001), θ initialised to 1/√d (the reference 0.001 needs far longer
+    (rectangle kernel, bandwidth ε = 0.05: the reference 0.001 leaves θ almost still at these short budgets,
+    so that L0 did not respond to the penalty), θ initialised to 1/√d (the reference 0.001 needs far longer
     training than these budgets to rise; scaled inputs give pre-activations of order 1/√d), loss ‖x − x̂‖² + l0_coef·Σ_j H(z_j − θ_j). Sparse step: only
     pairs with z > θ − ε/2 (the active ones and the kernel's window) enter the step."""
 
     name = "jumprelu"
     version = "1"
-    params = {"width": 4, "lr": 3e-3, "l0_coef": 0.01, "bandwidth": 0.001, "theta_init": None}
+    params = {"width": 4, "lr": 3e-3, "l0_coef": 0.01, "bandwidth": 0.05, "theta_init": None}
     sparsity_param = "l0_coef"
     sparsity_mode = "penalty"
-    penalty_range = (1e-4, 0.3)
+    penalty_range = (1e-3, 1.0)
     tags = Tags(supervised=False, stochastic=True,
                 reimplementation_of="S. Rajamanoharan et al., Jumping Ahead: Improving Reconstruction Fidelity with "
                                     "JumpReLU Sparse Autoencoders (arXiv 2407.14435, 2024)")

@@ -40,7 +40,10 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    reconstructions in memory): the scores of :class:`bench_core.metrics.sae.SAEEvaluator` (FVU centred,
    NMSE, cosine, L0 as ``!= 0``, L1, dead and dense fractions over the evaluation rows, shrinkage, l2 ratio,
    AFA error) and the dictionary scores (mean max decoder cosine); on planted data also MCC (Hungarian),
-   MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy. Each is
+   MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy; on
+   transformer token data (``doc``/``position`` arrays, ``info["layer"]``; batches are whole documents) splice
+   fidelity through the model ``splice_model`` (``splice_cosine``, ``splice_recovered`` relative to mean
+   ablation; see :func:`evaluate`). Each is
    reported as ``<score>@L0=<target>`` (the achieved L0 as ``l0@L0=<target>``; methods without a sparsity
    knob as ``<score>@native``).
 4. **Primary score** ``fvu_auc``: the normalized area under FVU versus log(target L0) (the mean of the curve
@@ -117,7 +120,7 @@ class SAE(Method):
 
 METRICS = ("fvu", "nmse", "cosine", "l0", "l1", "dead_fraction", "dense_fraction", "shrinkage", "l2_ratio",
            "afa_error", "max_decoder_cosine", "mcc", "mmcs", "uniqueness", "precision", "recall", "f1",
-           "absorption")
+           "absorption", "splice_cosine", "splice_recovered")
 LOWER_IS_BETTER = {"fvu", "nmse", "dead_fraction", "dense_fraction", "afa_error", "max_decoder_cosine",
                    "absorption"}
 _CURVE_RE = re.compile(r"^fvu@L0=(\d+)$")
@@ -195,8 +198,39 @@ def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any]
     return best[1], best[2], best[3], trace, best[4]
 
 
-def evaluate(sae: SAE, X_eval, dataset: "Dataset", batch: int, device: str) -> dict[str, float]:
-    """Protocol step 3 (streaming over the evaluation rows)."""
+def eval_batches(dataset: "Dataset", test_idx: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Positions (into the evaluation rows) of each evaluation batch: consecutive slices of ``batch`` rows,
+    or, for token data with ``doc`` arrays, whole documents packed up to ``batch`` rows (a document is never
+    cut, so that splice fidelity can run the model on each batch)."""
+    n = len(test_idx)
+    doc = dataset.arrays.get("doc")
+    if doc is None:
+        return [np.arange(s, min(n, s + batch)) for s in range(0, n, batch)]
+    d = np.asarray(doc)[test_idx]
+    order = np.argsort(d, kind="stable")
+    bounds = np.flatnonzero(np.diff(d[order])) + 1
+    groups = np.split(order, bounds)
+    out, cur = [], []
+    for g in groups:
+        if cur and sum(len(c) for c in cur) + len(g) > batch:
+            out.append(np.concatenate(cur))
+            cur = []
+        cur.append(g)
+    if cur:
+        out.append(np.concatenate(cur))
+    return out
+
+
+def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: int, device: str,
+             splice: tuple | None = None) -> dict[str, float]:
+    """Protocol step 3, streaming over the evaluation batches of :func:`eval_batches`.
+
+    ``splice = (runner, layer, mean)`` adds splice fidelity on token data (a model registered with
+    ``register.add_model``): per batch of whole documents, the sentence embeddings of the rest of the model
+    run from the original activations (E), from the reconstructions (E_sae) and from the training mean
+    (mean ablation, E_abl); ``splice_cosine`` = mean over documents of cos(E, E_sae) and
+    ``splice_recovered`` = 1 − Σ(1 − cos(E, E_sae)) / Σ(1 − cos(E, E_abl)) (1: the splice changes nothing;
+    0: as bad as mean ablation)."""
     import torch
 
     from bench_core.metrics import sae as M
@@ -210,21 +244,58 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", batch: int, device: str) -> d
     parent = dataset.arrays.get("parent")
     fired = dataset.arrays.get("fired")
     ev = M.SAEEvaluator(D, bias, planted, parent)
-    for s in range(0, X_eval.shape[0], batch):
-        x = X_eval[s:s + batch]
+    sp_sum = sp_gap = abl_gap = 0.0
+    n_docs = 0
+    for rows in eval_batches(dataset, test_idx, batch):
+        x = X_eval[torch.as_tensor(rows, device=X_eval.device)]
         z = _check_output("encode", sae.encode(x), ndim=2)
         if z.shape != (x.shape[0], m):
             raise InvalidOutput(f"encode returned shape {tuple(z.shape)}, expected ({x.shape[0]}, {m})")
         xh = _check_output("decode", sae.decode(z), shape=tuple(x.shape))
-        ev.update(x, z, xh, None if fired is None else fired[s:s + batch])
+        ev.update(x, z, xh, None if fired is None else fired[rows])
+        if splice is not None:
+            runner, layer, mean = splice
+            doc = dataset.arrays["doc"][test_idx[rows]]
+            pos = dataset.arrays["position"][test_idx[rows]]
+            xn = x.detach().cpu().numpy()
+            E = runner.sentence_embeddings_from_layer(layer, xn, doc, pos)
+            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy(), doc, pos)
+            Ea = runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos)
+            cs, ca = _row_cos(E, Es), _row_cos(E, Ea)
+            sp_sum += float(cs.sum())
+            sp_gap += float((1 - cs).sum())
+            abl_gap += float((1 - ca).sum())
+            n_docs += len(cs)
     out = ev.result()
     out["max_decoder_cosine"] = M.mean_max_decoder_cosine(D)
     if planted is not None:
         out["mcc"] = M.mcc(D, planted)
         out["mmcs"] = M.mmcs(D, planted)
         out["uniqueness"] = M.uniqueness(D, planted)
+    if splice is not None and n_docs:
+        out["splice_cosine"] = sp_sum / n_docs
+        out["splice_recovered"] = 1.0 - sp_gap / abl_gap if abl_gap > 0 else float("nan")
     out["width"] = float(m)
     return out
+
+
+def _row_cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+    return np.sum(A * B, axis=1) / np.maximum(na * nb, 1e-300)
+
+
+def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
+    """``(runner, layer, training mean)`` for token data that names its layer and has ``doc``/``position``
+    arrays, when the profile's ``splice_model`` is set; else ``None``."""
+    name = settings.get("splice_model")
+    layer = dataset.info.get("layer")
+    if not name or layer is None or "doc" not in dataset.arrays or "position" not in dataset.arrays:
+        return None
+    from bench_core.registry import model
+
+    mean = X_train.double().mean(0).float().cpu().numpy()
+    return (model(name)(), int(layer), mean)
 
 
 class SAEsTrack(Track):
@@ -250,6 +321,7 @@ class SAEsTrack(Track):
             "calib_steps": 6,
             "calib_holdout": 0.1,
             "eval_batch": 2048,
+            "splice_model": "minilm",
         }
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
@@ -274,6 +346,7 @@ class SAEsTrack(Track):
             ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
         budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
         batch = int(settings["eval_batch"])
+        splice = splice_runner(dataset, settings, X)
         scores: dict[str, float] = {}
         outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0])}
         fit_time = 0.0
@@ -282,7 +355,7 @@ class SAEsTrack(Track):
             sae, t = fit_one(method, X, budget, ctx)
             fit_time += t
             ctx.step("fit")
-            res = evaluate(sae, X_eval, dataset, batch, ctx.device)
+            res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
             ctx.step("evaluation")
             scores.update({f"{k}@native": v for k, v in res.items()})
             outputs["fvu_auc_skipped"] = f"{method.name} has no sparsity parameter: one point at its own L0"
@@ -299,7 +372,7 @@ class SAEsTrack(Track):
                 sae, value, hold_l0, trace, ft = calibrate_penalty(method, X, t, settings, ctx, memo)
                 calib[str(t)] = {"value": value, "holdout_l0": hold_l0, "trace": trace}
             fit_time += ft
-            res = evaluate(sae, X_eval, dataset, batch, ctx.device)
+            res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
             ctx.step(f"evaluation L0={t}")
             for k, v in res.items():
                 scores[f"{k}@L0={t}"] = float(v)

@@ -326,7 +326,7 @@ class SAEsTrack(Track):
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [("mcc_auc", "MCC AUC")] + [(f"{m}@L0={t}", f"{m}@{t}") for t in (4, 8, 16, 32, 64)
-                                            for m in ("l0", "mcc", "f1", "absorption")]
+                                            for m in ("l0", "mcc", "f1")]
 
     def curve_point(self, score: str) -> float | None:
         m = _CURVE_RE.match(score)

@@ -194,7 +194,9 @@ class TrainedSAE(SAE):
 
     @property
     def dictionary(self):
-        return self.p["W_dec"].detach()
+        """The atoms in the units of the activations: ``decode(z) = z @ dictionary + decode(0)`` (the unit-norm
+        model atoms times the input scale, since the codes are in scaled units)."""
+        return self.p["W_dec"].detach() * self.scale
 
     def fit(self, acts, ctx: Context) -> None:
         x = torch.as_tensor(acts).float().to(ctx.device)

@@ -119,6 +119,9 @@ def test_fit_is_deterministic_given_the_seed_and_scales_inputs(cls):
     z = fits[0].encode(x[:64])
     xh = fits[0].decode(z)
     assert xh.shape == (64, 16) and torch.isfinite(xh).all()
+    b = fits[0].decode(torch.zeros(1, z.shape[1]))
+    torch.testing.assert_close(xh, z @ fits[0].dictionary + b, rtol=1e-4, atol=1e-5,
+                               msg="the dictionary is in activation units: decode(z) = z D + decode(0)")
     other = cls(**kw)
     other.budget = {"tokens": 2048, "batch_size": 256}
     other.fit(x, Context(seed=6))

@@ -12,7 +12,8 @@ An SAE (or any dictionary-learning method) subclasses :class:`SAE` and implement
 ``decode(z) -> x_hat``
     reconstructions ``[n, d]`` from codes ``[n, m]``; ``decode(0)`` is the decoder bias.
 ``dictionary``
-    a property: the decoder atoms as a tensor ``[m, d]``.
+    a property: the decoder atoms as a tensor ``[m, d]``, in the units of the activations (for a linear
+    decoder, ``decode(z) = z @ dictionary + decode(0)``; the AFA error uses the atom norms).
 
 ``sparsity_param`` names the hyper-parameter that sets the sparsity and ``sparsity_mode`` how the protocol
 sets it: ``"k"`` — to the target L0 itself (TopK-like methods); ``"penalty"`` — by bisection (in log space,

@@ -18,6 +18,10 @@ methods, and the smoke-data time budget (``resources.timeout_s``, else 60 s). Re
 finiteness (X left unmodified), determinism under a fixed seed, ``transform`` consistent with
 ``fit_transform`` where the reducer has one, and label-free operation (the protocol's embedding does not move
 when only the labels change). The other kinds get their contract's shape and finiteness checks. A method declares checks it is known to fail in
+methods, and the smoke-data time budget (``resources.timeout_s``, else 60 s). SAEs get the shapes of codes,
+reconstructions and dictionary, a check that the declared sparsity parameter really moves L0, determinism
+under a fixed seed, and label-free ``fit`` (on small planted-dictionary activations). The other kinds get
+their contract's shape and finiteness checks. A method declares checks it is known to fail in
 ``expected_failed_checks = {"check_name": "reason"}``: they are reported (``xfail``), never hidden, and
 passing one anyway is reported too (``xpass``).
 
@@ -232,21 +236,105 @@ def check_smoke_budget(cls) -> None:
 # ------------------------------------------------------------------------------------------------ other kinds
 
 
-@_check("saes")
-def check_sae_shapes(cls) -> None:
-    """``fit`` then ``encode`` [n, m], ``decode`` [n, d] and ``dictionary`` [m, d], all finite."""
+def smoke_activations(n: int = 512, d: int = 16, n_features: int = 32, seed: int = 0):
+    """Small planted-dictionary activations ``(x [n, d] float32 tensor, directions [n_features, d])``:
+    non-negative codes over random unit directions, about 3 active per row."""
     import torch
 
-    x = torch.randn(256, 16, generator=torch.Generator().manual_seed(0))
-    sae = cls()
-    sae.fit(x, _ctx())
+    rng = np.random.default_rng(seed)
+    G = rng.normal(size=(n_features, d))
+    G /= np.linalg.norm(G, axis=1, keepdims=True)
+    codes = (rng.random((n, n_features)) < 3 / n_features) * rng.uniform(0.5, 1.5, (n, n_features))
+    return torch.as_tensor(codes @ G, dtype=torch.float32), G.astype(np.float32)
+
+
+def _sae_fit(cls, seed: int = 0, **override):
+    """A smoke-scale fit of an SAE on :func:`smoke_activations` (planted directions in ``ctx`` only for
+    methods that require them)."""
+    x, G = smoke_activations()
+    params = {**dict(cls.profile_params.get("smoke", {})), **override}
+    sae = cls(**params)
+    sae.budget = {"tokens": 4096, "batch_size": 256}
+    ctx = _ctx(seed)
+    if "planted_dictionary" in cls.tags.requires:
+        ctx.planted_dictionary = G
+    sae.fit(x.clone(), ctx)
+    return sae, x
+
+
+@_check("saes")
+def check_sae_shapes(cls) -> None:
+    """``fit`` then ``encode`` [n, m], ``decode`` [n, d] and ``dictionary`` [m, d], all finite tensors."""
+    import torch
+
+    sae, x = _sae_fit(cls)
+    n, d = x.shape
     z = sae.encode(x)
     xh = sae.decode(z)
     D = sae.dictionary
-    assert z.ndim == 2 and z.shape[0] == 256, f"encode returned shape {tuple(z.shape)}"
-    assert tuple(xh.shape) == (256, 16), f"decode returned shape {tuple(xh.shape)}"
-    assert tuple(D.shape) == (z.shape[1], 16), f"dictionary has shape {tuple(D.shape)}, expected ({z.shape[1]}, 16)"
+    for what, t in (("encode", z), ("decode", xh), ("dictionary", D)):
+        assert isinstance(t, torch.Tensor), f"{what} returned {type(t).__name__}, not a torch tensor"
+    assert z.ndim == 2 and z.shape[0] == n, f"encode returned shape {tuple(z.shape)}"
+    assert tuple(xh.shape) == (n, d), f"decode returned shape {tuple(xh.shape)}"
+    assert tuple(D.shape) == (z.shape[1], d), f"dictionary has shape {tuple(D.shape)}, expected ({z.shape[1]}, {d})"
     assert torch.isfinite(xh).all() and torch.isfinite(z).all(), "non-finite codes or reconstructions"
+    b = sae.decode(torch.zeros(1, z.shape[1]))
+    assert tuple(b.shape) == (1, d), f"decode(0) has shape {tuple(b.shape)}, expected (1, {d})"
+
+
+@_check("saes")
+def check_sae_sparsity_param_moves_l0(cls) -> None:
+    """The declared sparsity parameter really moves L0: ``k`` methods reach L0 ≤ k and more k gives more
+    L0; ``penalty`` methods give a smaller L0 at the top of ``penalty_range`` than at its bottom."""
+    if cls.sparsity_param is None:
+        return
+    sp = cls.sparsity_param
+
+    def l0(value):
+        sae, x = _sae_fit(cls, **{sp: value})
+        return float((sae.encode(x) != 0).float().sum(1).mean())
+
+    if cls.sparsity_mode == "k":
+        lo, hi = l0(2), l0(6)
+        assert lo <= 2 + 1e-6, f"{sp}=2 gave L0 {lo:.2f} > 2"
+        assert hi > lo, f"{sp}=6 gave L0 {hi:.2f}, not more than {sp}=2 ({lo:.2f})"
+    else:
+        a, b = cls.penalty_range
+        dense, sparse = l0(a), l0(b)
+        assert sparse < dense, f"{sp}={b:g} gave L0 {sparse:.2f}, not below {sp}={a:g} ({dense:.2f})"
+
+
+@_check("saes")
+def check_sae_deterministic(cls) -> None:
+    """Two fits with the same seed give the same dictionary and codes."""
+    import torch
+
+    a, x = _sae_fit(cls, seed=3)
+    b, _ = _sae_fit(cls, seed=3)
+    assert torch.equal(a.dictionary, b.dictionary), "the dictionary differs between two fits with one seed"
+    assert torch.equal(a.encode(x[:64]), b.encode(x[:64])), "the codes differ between two fits with one seed"
+
+
+@_check("saes")
+def check_sae_no_labels(cls) -> None:
+    """``fit`` takes only activations and a context: no labels exist to reach it, and it leaves its input
+    unmodified."""
+    import inspect
+
+    import torch
+
+    params = list(inspect.signature(cls.fit).parameters)
+    assert params[:3] == ["self", "acts", "ctx"] and len(params) == 3, f"fit signature is {params}"
+    x, G = smoke_activations()
+    before = x.clone()
+    sae = cls(**dict(cls.profile_params.get("smoke", {})))
+    sae.budget = {"tokens": 1024, "batch_size": 256}
+    ctx = _ctx(0)
+    assert ctx.ground_truth is None
+    if "planted_dictionary" in cls.tags.requires:
+        ctx.planted_dictionary = G
+    sae.fit(x, ctx)
+    assert torch.equal(x, before), "fit modified its input"
 
 
 @_check("similarity")

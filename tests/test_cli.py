@@ -81,7 +81,7 @@ def test_missing_external_data_is_skipped_not_fatal(cli_env, tmp_path):
 def test_list_and_check_succeed(cli_env):
     proc = run_cli(["list"], env=cli_env)
     assert proc.returncode == 0
-    assert "anova_f" in proc.stdout and "Track saes  (contract only" in proc.stdout
+    assert "anova_f" in proc.stdout and "Track saes" in proc.stdout and "topk" in proc.stdout
     proc = run_cli(["check", "anova_f"], env=cli_env)
     assert proc.returncode == 0 and "0 failed" in proc.stdout
 

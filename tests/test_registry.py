@@ -297,7 +297,12 @@ def test_a_registration_breaking_its_contract_is_refused(tmp_path, monkeypatch):
 
 
 def test_contract_only_tracks_refuse_to_run(cli_env, tmp_path):
-    proc = run_cli(["run", "--track", "saes", "--results", str(tmp_path / "r")], env=cli_env)
+    from bench_core.tracks import TRACKS
+
+    pending = sorted(name for name, t in TRACKS.items() if not t.ready)
+    if not pending:
+        pytest.skip("every track has its protocol")
+    proc = run_cli(["run", "--track", pending[0], "--results", str(tmp_path / "r")], env=cli_env)
     assert proc.returncode == 2
     assert "no evaluation protocol yet" in proc.stderr
     assert not (tmp_path / "r").exists()

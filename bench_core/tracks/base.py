@@ -59,6 +59,7 @@ DATA_REQUIREMENTS: Mapping[str, str] = {
     "ground_truth": "the dataset records its truly relevant features (synthetic data)",
     "nonnegative": "every feature value is >= 0 (e.g. counts, pixel intensities)",
     "latent_coordinates": "the dataset records the intrinsic coordinates of its rows (synthetic manifolds)",
+    "planted_dictionary": "activations generated from recorded planted directions (the SAE track's ground truth)",
 }
 
 CONTROL_KINDS = ("positive", "negative")
@@ -136,6 +137,10 @@ class Context:
     #: Only for methods whose tags require ``latent_coordinates`` (the reducers' positive control): the
     #: known intrinsic coordinates ``[n, m]`` of the rows the method is given. ``None`` for everybody else.
     latent: Any = None
+    #: Only for methods whose tags require ``planted_dictionary`` (the SAE track's positive control): the
+    #: planted directions ``[n_features, d]`` (float32 numpy), scaled like the activations ``fit`` receives.
+    #: ``None`` for everybody else.
+    planted_dictionary: Any = None
     #: Called by the track's protocol (not by methods) at each step boundary (a fit, an evaluation, a
     #: refit): the executor's time limit applies to each step, so a job that fits M times gets M limits.
     step: Callable[[str], None] = lambda message: None

@@ -1,29 +1,75 @@
-"""The SAE track: the :class:`SAE` contract (the protocol comes with the SAE-track issue).
+"""The SAE track: the :class:`SAE` contract and the one fixed evaluation protocol.
 
 Contract
 ========
 An SAE (or any dictionary-learning method) subclasses :class:`SAE` and implements
 
 ``fit(acts, ctx)``
-    learn from training activations ``acts`` (a float32 torch tensor ``[n_tokens, d]`` on ``ctx.device``).
+    learn from training activations ``acts`` (a float32 torch tensor ``[n_tokens, d]`` on ``ctx.device``,
+    the training rows only; never labels).
 ``encode(x) -> z``
-    codes ``[n, m]`` for activations ``[n, d]``.
+    codes ``[n, m]`` for activations ``[n, d]`` (a torch tensor; zeros are inactive latents).
 ``decode(z) -> x_hat``
-    reconstructions ``[n, d]`` from codes ``[n, m]``.
+    reconstructions ``[n, d]`` from codes ``[n, m]``; ``decode(0)`` is the decoder bias.
 ``dictionary``
-    a property: the decoder atoms as a tensor ``[m, d]``.
+    a property: the decoder atoms as a tensor ``[m, d]``, in the units of the activations (for a linear
+    decoder, ``decode(z) = z @ dictionary + decode(0)``; the AFA error uses the atom norms).
 
-``sparsity_param`` names the hyper-parameter that sets the sparsity (``"k"`` for TopK-like methods, an L1
-coefficient for others); the protocol sweeps it to trace a reconstruction-vs-L0 frontier and compares methods
-only at matched L0. SAEs are unsupervised: they never see labels.
+``sparsity_param`` names the hyper-parameter that sets the sparsity and ``sparsity_mode`` how the protocol
+sets it: ``"k"`` — to the target L0 itself (TopK-like methods); ``"penalty"`` — by bisection (in log space,
+within ``penalty_range``; a larger value gives a smaller L0) so that the L0 on a held-out slice of the
+training rows matches the target. A method without ``sparsity_param`` is fitted once and evaluated at its
+own L0. Before ``fit`` the protocol sets ``self.budget = {"tokens": ..., "batch_size": ...}`` from the
+profile (methods trained by gradient descent use it; others may ignore it). Methods tagged
+``requires=("planted_dictionary",)`` (the positive control) receive the planted directions as
+``ctx.planted_dictionary``.
+
+Protocol (version 1)
+====================
+For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
+
+1. **L0 targets**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the method's
+   ``width`` param, default 4).
+2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens``,
+   ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted on all training rows; ``"penalty"``
+   methods are calibrated: ``calib_steps`` bisection probes in log space, each a full-budget fit on the
+   training rows minus a held-out slice (their last ``calib_holdout`` fraction) whose L0 is measured on the
+   slice (probes are shared between targets); the probe whose held-out L0 is closest to the target (in log)
+   is the fitted model (no refit: the L0 of a penalty depends on the training length, so a shorter
+   calibration would not transfer). ``fit_time_s`` sums the fit times of the evaluated models.
+3. **Evaluate** on the evaluation rows, streaming in batches of ``eval_batch`` (never more than one batch of
+   reconstructions in memory): the scores of :class:`bench_core.metrics.sae.SAEEvaluator` (FVU centred,
+   NMSE, cosine, L0 as ``!= 0``, L1, dead and dense fractions over the evaluation rows, shrinkage, l2 ratio,
+   AFA error) and the dictionary scores (mean max decoder cosine); on planted data also MCC (Hungarian),
+   MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy; on
+   transformer token data (``doc``/``position`` arrays, ``info["layer"]``; batches are whole documents) splice
+   fidelity through the model ``splice_model`` (``splice_cosine``, ``splice_recovered`` relative to mean
+   ablation; see :func:`evaluate`). Each is
+   reported as ``<score>@L0=<target>`` (the achieved L0 as ``l0@L0=<target>``; methods without a sparsity
+   knob as ``<score>@native``).
+4. **Primary score** ``fvu_auc``: the normalized area under FVU versus log(target L0) (the mean of the curve
+   over log L0; lower is better); ``mcc_auc`` the same for MCC on planted data (higher is better). A method
+   without a sparsity knob gets neither (``outputs["fvu_auc_skipped"]`` says why).
+
+Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``) come from the profile and
+are part of every job key.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+import math
+import re
+import time
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
-from bench_core.errors import DeclarationError
-from bench_core.tracks.base import Context, ContractOnlyTrack, Method, Score, Tags
+import numpy as np
+
+from bench_core.errors import DeclarationError, InvalidOutput
+from bench_core.tracks.base import Context, JobOutput, Method, Score, Tags, Track
+
+if TYPE_CHECKING:  # pragma: no cover
+    from bench_core.data.dataset import Dataset
 
 
 class SAE(Method):
@@ -33,6 +79,12 @@ class SAE(Method):
     tags: ClassVar[Tags] = Tags(supervised=False)
     #: The hyper-parameter the protocol sweeps to reach each target L0 (must be one of ``params``).
     sparsity_param: ClassVar[str | None] = None
+    #: ``"k"``: the protocol sets ``sparsity_param`` to the target L0; ``"penalty"``: it calibrates it by
+    #: bisection within ``penalty_range`` (a larger value gives a smaller L0).
+    sparsity_mode: ClassVar[str] = "k"
+    penalty_range: ClassVar[tuple[float, float]] = (1e-4, 1.0)
+    #: Set by the protocol before ``fit``: the training budget from the profile.
+    budget: dict[str, Any]
 
     def fit(self, acts, ctx: Context) -> None:
         """Learn the dictionary from training activations ``[n, d]``."""
@@ -58,14 +110,280 @@ class SAE(Method):
                 raise DeclarationError(f"SAE {cls.name!r} must implement {attr}")
         if cls.sparsity_param is not None and cls.sparsity_param not in cls.params:
             raise DeclarationError(f"SAE {cls.name!r}: sparsity_param {cls.sparsity_param!r} is not in params")
+        if cls.sparsity_mode not in ("k", "penalty"):
+            raise DeclarationError(f"SAE {cls.name!r}: sparsity_mode must be 'k' or 'penalty'")
+        lo, hi = cls.penalty_range
+        if not 0 < lo < hi:
+            raise DeclarationError(f"SAE {cls.name!r}: penalty_range must be (low, high) with 0 < low < high")
         if cls.tags.supervised:
             raise DeclarationError(f"SAE {cls.name!r}: SAEs are unsupervised (tags.supervised must be False)")
 
 
-class SAEsTrack(ContractOnlyTrack):
+METRICS = ("fvu", "nmse", "cosine", "l0", "l1", "dead_fraction", "dense_fraction", "shrinkage", "l2_ratio",
+           "afa_error", "max_decoder_cosine", "mcc", "mmcs", "uniqueness", "precision", "recall", "f1",
+           "absorption", "splice_cosine", "splice_recovered")
+LOWER_IS_BETTER = {"fvu", "nmse", "dead_fraction", "dense_fraction", "afa_error", "max_decoder_cosine",
+                   "absorption"}
+_CURVE_RE = re.compile(r"^fvu@L0=(\d+)$")
+
+
+def _as_tensor(a, device: str):
+    import torch
+
+    return torch.as_tensor(a, device=device)
+
+
+def _check_output(name: str, t, shape: tuple[int, ...] | None = None, ndim: int | None = None):
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise InvalidOutput(f"{name} returned {type(t).__name__}, expected a torch tensor")
+    if ndim is not None and t.ndim != ndim:
+        raise InvalidOutput(f"{name} returned shape {tuple(t.shape)}, expected {ndim} dimensions")
+    if shape is not None and tuple(t.shape) != shape:
+        raise InvalidOutput(f"{name} returned shape {tuple(t.shape)}, expected {shape}")
+    if not torch.isfinite(t).all():
+        raise InvalidOutput(f"{name} returned non-finite values")
+    return t
+
+
+def batch_l0(sae: SAE, x, batch: int) -> float:
+    """Mean number of nonzero codes per row of ``x`` (streamed)."""
+    total, n = 0.0, x.shape[0]
+    for s in range(0, n, batch):
+        z = sae.encode(x[s:s + batch])
+        total += float((z != 0).sum())
+    return total / max(n, 1)
+
+
+def new_instance(method: SAE, **override: Any) -> SAE:
+    return type(method)(**{**method.params, **override})
+
+
+def fit_one(method: SAE, X, budget: Mapping[str, Any], ctx: Context, **override: Any) -> tuple[SAE, float]:
+    sae = new_instance(method, **override)
+    sae.budget = dict(budget)
+    t0 = time.perf_counter()
+    sae.fit(X, ctx)
+    return sae, time.perf_counter() - t0
+
+
+def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context,
+                      memo: dict) -> tuple[SAE, float, float, list]:
+    """Protocol step 2 for ``"penalty"`` methods: bisection on log(value) within ``penalty_range`` so that
+    the L0 on the held-out slice of the training rows matches ``target``. Each probe is a full-budget fit on
+    the training rows minus the slice; fits are memoised by value within the job (the targets share their
+    first probes). Returns the fit whose held-out L0 is closest to the target in log, its value, its
+    held-out L0 and the trace ``[(value, held-out L0), ...]``."""
+    n = X.shape[0]
+    n_hold = max(1, int(round(n * float(settings["calib_holdout"]))))
+    fit_rows, hold = X[: n - n_hold], X[n - n_hold:]
+    lo, hi = (math.log(v) for v in type(method).penalty_range)
+    budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
+    trace, best = [], None
+    for i in range(int(settings["calib_steps"])):
+        mid = round(0.5 * (lo + hi), 12)
+        if mid not in memo:
+            sae, ft = fit_one(method, fit_rows, budget, ctx, **{method.sparsity_param: math.exp(mid)})
+            memo[mid] = (sae, ft, batch_l0(sae, hold, int(settings["eval_batch"])))
+            ctx.step(f"calibration fit {method.sparsity_param}={math.exp(mid):.3g}")
+        sae, ft, l0 = memo[mid]
+        trace.append((math.exp(mid), l0))
+        gap = abs(math.log(max(l0, 1e-3)) - math.log(target))
+        if best is None or gap < best[0]:
+            best = (gap, sae, math.exp(mid), l0, ft)
+        if l0 > target:
+            lo = mid  # too dense: a larger penalty
+        else:
+            hi = mid
+    return best[1], best[2], best[3], trace, best[4]
+
+
+def eval_batches(dataset: "Dataset", test_idx: np.ndarray, batch: int) -> list[np.ndarray]:
+    """Positions (into the evaluation rows) of each evaluation batch: consecutive slices of ``batch`` rows,
+    or, for token data with ``doc`` arrays, whole documents packed up to ``batch`` rows (a document is never
+    cut, so that splice fidelity can run the model on each batch)."""
+    n = len(test_idx)
+    doc = dataset.arrays.get("doc")
+    if doc is None:
+        return [np.arange(s, min(n, s + batch)) for s in range(0, n, batch)]
+    d = np.asarray(doc)[test_idx]
+    order = np.argsort(d, kind="stable")
+    bounds = np.flatnonzero(np.diff(d[order])) + 1
+    groups = np.split(order, bounds)
+    out, cur = [], []
+    for g in groups:
+        if cur and sum(len(c) for c in cur) + len(g) > batch:
+            out.append(np.concatenate(cur))
+            cur = []
+        cur.append(g)
+    if cur:
+        out.append(np.concatenate(cur))
+    return out
+
+
+def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: int, device: str,
+             splice: tuple | None = None) -> dict[str, float]:
+    """Protocol step 3, streaming over the evaluation batches of :func:`eval_batches`.
+
+    ``splice = (runner, layer, mean)`` adds splice fidelity on token data (a model registered with
+    ``register.add_model``): per batch of whole documents, the sentence embeddings of the rest of the model
+    run from the original activations (E), from the reconstructions (E_sae) and from the training mean
+    (mean ablation, E_abl); ``splice_cosine`` = mean over documents of cos(E, E_sae) and
+    ``splice_recovered`` = 1 − Σ(1 − cos(E, E_sae)) / Σ(1 − cos(E, E_abl)) (1: the splice changes nothing;
+    0: as bad as mean ablation)."""
+    import torch
+
+    from bench_core.metrics import sae as M
+
+    D = _check_output("dictionary", sae.dictionary, ndim=2)
+    m, d = D.shape
+    if d != X_eval.shape[1]:
+        raise InvalidOutput(f"dictionary has {d} columns, the activations have {X_eval.shape[1]}")
+    bias = _check_output("decode", sae.decode(torch.zeros(1, m, device=device)), shape=(1, d))[0]
+    planted = dataset.arrays.get("dictionary")
+    parent = dataset.arrays.get("parent")
+    fired = dataset.arrays.get("fired")
+    ev = M.SAEEvaluator(D, bias, planted, parent)
+    sp_sum = sp_gap = abl_gap = 0.0
+    n_docs = 0
+    for rows in eval_batches(dataset, test_idx, batch):
+        x = X_eval[torch.as_tensor(rows, device=X_eval.device)]
+        z = _check_output("encode", sae.encode(x), ndim=2)
+        if z.shape != (x.shape[0], m):
+            raise InvalidOutput(f"encode returned shape {tuple(z.shape)}, expected ({x.shape[0]}, {m})")
+        xh = _check_output("decode", sae.decode(z), shape=tuple(x.shape))
+        ev.update(x, z, xh, None if fired is None else fired[rows])
+        if splice is not None:
+            runner, layer, mean = splice
+            doc = dataset.arrays["doc"][test_idx[rows]]
+            pos = dataset.arrays["position"][test_idx[rows]]
+            xn = x.detach().cpu().numpy()
+            E = runner.sentence_embeddings_from_layer(layer, xn, doc, pos)
+            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy(), doc, pos)
+            Ea = runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos)
+            cs, ca = _row_cos(E, Es), _row_cos(E, Ea)
+            sp_sum += float(cs.sum())
+            sp_gap += float((1 - cs).sum())
+            abl_gap += float((1 - ca).sum())
+            n_docs += len(cs)
+    out = ev.result()
+    out["max_decoder_cosine"] = M.mean_max_decoder_cosine(D)
+    if planted is not None:
+        out["mcc"] = M.mcc(D, planted)
+        out["mmcs"] = M.mmcs(D, planted)
+        out["uniqueness"] = M.uniqueness(D, planted)
+    if splice is not None and n_docs:
+        out["splice_cosine"] = sp_sum / n_docs
+        out["splice_recovered"] = 1.0 - sp_gap / abl_gap if abl_gap > 0 else float("nan")
+    out["width"] = float(m)
+    return out
+
+
+def _row_cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+    A, B = np.asarray(A, dtype=np.float64), np.asarray(B, dtype=np.float64)
+    na, nb = np.linalg.norm(A, axis=1), np.linalg.norm(B, axis=1)
+    return np.sum(A * B, axis=1) / np.maximum(na * nb, 1e-300)
+
+
+def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
+    """``(runner, layer, training mean)`` for token data that names its layer and has ``doc``/``position``
+    arrays, when the profile's ``splice_model`` is set; else ``None``."""
+    name = settings.get("splice_model")
+    layer = dataset.info.get("layer")
+    if not name or layer is None or "doc" not in dataset.arrays or "position" not in dataset.arrays:
+        return None
+    from bench_core.registry import model
+
+    mean = X_train.double().mean(0).float().cpu().numpy()
+    return (model(name)(), int(layer), mean)
+
+
+class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
+    protocol_version = 1
     task = "activations"
-    primary = Score("fvu_auc", "area under fraction-of-variance-unexplained vs log L0 (lower is better)",
-                    higher_is_better=False)
+    primary = Score("fvu_auc", "normalized area under FVU (centred) vs log target L0 on the evaluation rows "
+                               "(lower is better)", higher_is_better=False)
+    scores = (
+        Score("mcc_auc", "normalized area under MCC (Hungarian) vs log target L0, planted data"),
+        *(Score(f"{m}@L0=<target>", f"{m} at the target L0 (see bench_core.metrics.sae)",
+                higher_is_better=m not in LOWER_IS_BETTER) for m in METRICS),
+    )
+    curve_label = "FVU vs target L0 (lower is better)"
+
+    def default_settings(self) -> dict[str, Any]:
+        return {
+            "l0_targets": [8, 16, 32, 64],
+            "tokens": 400_000,
+            "batch_size": 1024,
+            "calib_steps": 6,
+            "calib_holdout": 0.1,
+            "eval_batch": 2048,
+            "splice_model": "minilm",
+        }
+
+    def leaderboard_columns(self) -> list[tuple[str, str]]:
+        return [("mcc_auc", "MCC AUC")] + [(f"{m}@L0={t}", f"{m}@{t}") for t in (4, 8, 16, 32, 64)
+                                            for m in ("l0", "mcc", "f1")]
+
+    def curve_point(self, score: str) -> float | None:
+        m = _CURVE_RE.match(score)
+        return float(m.group(1)) if m else None
+
+    def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
+        assert isinstance(method, SAE)
+        import torch
+
+        from bench_core.metrics.sae import normalized_area_log
+
+        sp_train, sp_test = dataset.splits[split]
+        X = torch.as_tensor(np.ascontiguousarray(dataset.X[sp_train], dtype=np.float32), device=ctx.device)
+        X_eval = torch.as_tensor(np.ascontiguousarray(dataset.X[sp_test], dtype=np.float32), device=ctx.device)
+        d = X.shape[1]
+        if "planted_dictionary" in method.tags.requires:
+            ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
+        budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
+        batch = int(settings["eval_batch"])
+        splice = splice_runner(dataset, settings, X)
+        scores: dict[str, float] = {}
+        outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0])}
+        fit_time = 0.0
+        sp = method.sparsity_param
+        if sp is None:
+            sae, t = fit_one(method, X, budget, ctx)
+            fit_time += t
+            ctx.step("fit")
+            res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
+            ctx.step("evaluation")
+            scores.update({f"{k}@native": v for k, v in res.items()})
+            outputs["fvu_auc_skipped"] = f"{method.name} has no sparsity parameter: one point at its own L0"
+            return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)
+        targets = [int(t) for t in settings["l0_targets"] if 1 <= int(t) < d]
+        if not targets:
+            raise InvalidOutput(f"no L0 target below d = {d}")
+        fvu, mcc, calib, memo = [], [], {}, {}
+        for t in targets:
+            if method.sparsity_mode == "k":
+                sae, ft = fit_one(method, X, budget, ctx, **{sp: t})
+                ctx.step(f"fit L0={t}")
+            else:
+                sae, value, hold_l0, trace, ft = calibrate_penalty(method, X, t, settings, ctx, memo)
+                calib[str(t)] = {"value": value, "holdout_l0": hold_l0, "trace": trace}
+            fit_time += ft
+            res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
+            ctx.step(f"evaluation L0={t}")
+            for k, v in res.items():
+                scores[f"{k}@L0={t}"] = float(v)
+            fvu.append(res["fvu"])
+            if "mcc" in res:
+                mcc.append(res["mcc"])
+        scores["fvu_auc"] = normalized_area_log(targets, fvu)
+        if mcc:
+            scores["mcc_auc"] = normalized_area_log(targets, mcc)
+        outputs["l0_targets"] = targets
+        if calib:
+            outputs["calibration"] = calib
+        return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)

@@ -24,11 +24,11 @@ def cards_dir() -> Path:
 
 @hookimpl
 def featbench_register_datasets(register) -> None:
-    from plugins.datasets import loaders, manifolds, minilm, networks, readers, similarity_families, synthetic
+    from plugins.datasets import loaders, manifolds, minilm, networks, planted, readers, similarity_families, synthetic
 
     register.add_cards(cards_dir())
     for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS, **manifolds.MANIFOLD_GENERATORS, **minilm.LOADERS,
-                     **networks.LOADERS, **similarity_families.LOADERS}.items():
+                     **networks.LOADERS, **similarity_families.LOADERS, **planted.GENERATORS}.items():
         register.add_loader(name, fn)
     register.add_model("minilm", minilm.MiniLMRunner)
     for name, fn in readers.READERS.items():

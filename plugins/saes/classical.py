@@ -1,0 +1,205 @@
+"""Classical decompositions with their own ``fit`` (not trained by the shared loop): FastICA, mini-batch
+dictionary learning with OMP codes, NMF on shifted data (A24) and semi-NMF (A8). Each takes ``k`` (the target
+L0) and produces k-sparse codes.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from bench_core import hookimpl
+from bench_core.tracks.base import Tags
+from bench_core.tracks.saes import SAE
+from plugins.saes.controls import _Linear, omp_codes
+
+
+def _topk_abs(z: torch.Tensor, k: int) -> torch.Tensor:
+    k = min(int(k), z.shape[1])
+    idx = torch.topk(z.abs(), k, dim=1).indices
+    return torch.zeros_like(z).scatter_(1, idx, z.gather(1, idx))
+
+
+def _rows(acts, limit: int, ctx) -> np.ndarray:
+    X = torch.as_tensor(acts).detach().cpu().double().numpy()
+    if X.shape[0] > limit:
+        X = X[np.sort(ctx.rng(5).choice(X.shape[0], limit, replace=False))]
+    return X
+
+
+class FastICA(_Linear):
+    """FastICA (scikit-learn, unit-variance whitening, ``d`` components; A26): atoms are the columns of the
+    mixing matrix, codes the k sources of largest |value| of each row (least-squares sources, then top-k);
+    fitted on up to ``max_rows`` training rows."""
+
+    name = "fastica"
+    version = "1"
+    params = {"k": 8, "max_rows": 8192, "max_iter": 200}
+    profile_params = {"smoke": {"max_rows": 4096}, "quick": {"max_rows": 4096}}
+    sparsity_param = "k"
+    tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn FastICA",
+                reimplementation_of="A. Hyvärinen, E. Oja, Independent component analysis: algorithms and "
+                                    "applications (Neural Networks 13, 2000)")
+
+    def fit(self, acts, ctx):
+        from sklearn.decomposition import FastICA as SkICA
+
+        X = _rows(acts, int(self.params["max_rows"]), ctx)
+        ica = SkICA(n_components=X.shape[1], whiten="unit-variance", max_iter=int(self.params["max_iter"]),
+                    random_state=int(ctx.rng(6).integers(0, 2**31 - 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # convergence warnings at the quick budget
+            ica.fit(X)
+        self.D = torch.as_tensor(ica.mixing_.T, dtype=torch.float32, device=ctx.device)
+        self.b = torch.as_tensor(ica.mean_, dtype=torch.float32, device=ctx.device)
+        self.pinv = torch.linalg.pinv(self.D.double()).float()
+
+    def encode(self, x):
+        x = torch.as_tensor(x).float()
+        s = (x - self.b.to(x.device)) @ self.pinv.to(x.device)
+        return _topk_abs(s, int(self.params["k"]))
+
+
+class DictLearningOMP(_Linear):
+    """Mini-batch dictionary learning (scikit-learn ``MiniBatchDictionaryLearning``, Mairal et al. 2009) on the
+    centred, scaled training rows, ``width × d`` atoms, lasso codes (coordinate descent) during learning
+    (``alpha``), and k-sparse OMP codes
+    for evaluation (A25's classical sparse coding)."""
+
+    name = "dict_learning"
+    version = "1"
+    params = {"k": 8, "width": 4, "alpha": 0.1, "max_rows": 8192, "max_iter": 3, "batch_size": 1024}
+    profile_params = {"smoke": {"max_rows": 2048, "max_iter": 1}, "quick": {"max_rows": 4096, "max_iter": 1}}
+    sparsity_param = "k"
+    tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn MiniBatchDictionaryLearning",
+                reimplementation_of="J. Mairal, F. Bach, J. Ponce, G. Sapiro, Online dictionary learning for sparse "
+                                    "coding (ICML 2009)")
+
+    def fit(self, acts, ctx):
+        from sklearn.decomposition import MiniBatchDictionaryLearning
+
+        X = _rows(acts, int(self.params["max_rows"]), ctx)
+        mu = X.mean(0)
+        m = int(round(float(self.params["width"]) * X.shape[1]))
+        scale = np.sqrt(np.mean(np.sum((X - mu) ** 2, 1)))
+        dl = MiniBatchDictionaryLearning(n_components=m, alpha=float(self.params["alpha"]),
+                                         batch_size=int(self.params["batch_size"]),
+                                         max_iter=int(self.params["max_iter"]), fit_algorithm="cd",
+                                         random_state=int(ctx.rng(7).integers(0, 2**31 - 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            dl.fit((X - mu) / scale)
+        D = torch.as_tensor(dl.components_, dtype=torch.float32, device=ctx.device)
+        self.D = D / D.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.b = torch.as_tensor(mu, dtype=torch.float32, device=ctx.device)
+
+    def encode(self, x):
+        x = torch.as_tensor(x).float()
+        return omp_codes(self.D, x - self.b.to(x.device), int(self.params["k"]))
+
+
+class NMF(_Linear):
+    """NMF (scikit-learn, A24's DFF factorisation) on shifted data. Signed activations are made non-negative
+    by splitting the centred input into its positive and negative parts, x' = [ReLU(x − μ), ReLU(μ − x)] ∈
+    R^{2d}_{≥0} (μ the training mean), which NMF factorises with ``width × d`` non-negative atoms A ∈
+    R^{m×2d}; an atom maps back to activation space as A[:, :d] − A[:, d:] (so ``decode(z) = z D + μ`` with
+    that D). Codes are the non-negative ``transform`` codes, keeping each row's k largest."""
+
+    name = "nmf"
+    version = "1"
+    params = {"k": 8, "width": 1, "max_rows": 8192, "max_iter": 200}
+    profile_params = {"smoke": {"max_rows": 2048, "max_iter": 50}, "quick": {"max_rows": 4096, "max_iter": 100}}
+    sparsity_param = "k"
+    tags = Tags(supervised=False, stochastic=True, wraps="scikit-learn NMF",
+                reimplementation_of="E. Collins, R. Achanta, S. Süsstrunk, Deep Feature Factorization for Concept "
+                                    "Discovery (ECCV 2018)")
+
+    @staticmethod
+    def _split(xc: np.ndarray) -> np.ndarray:
+        return np.concatenate([np.maximum(xc, 0), np.maximum(-xc, 0)], axis=1)
+
+    def fit(self, acts, ctx):
+        from sklearn.decomposition import NMF as SkNMF
+
+        X = _rows(acts, int(self.params["max_rows"]), ctx)
+        mu = X.mean(0)
+        d = X.shape[1]
+        m = int(round(float(self.params["width"]) * d))
+        self.nmf = SkNMF(n_components=m, init="nndsvda", max_iter=int(self.params["max_iter"]),
+                         random_state=int(ctx.rng(8).integers(0, 2**31 - 1)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.nmf.fit(self._split(X - mu))
+        A = self.nmf.components_
+        self.D = torch.as_tensor(A[:, :d] - A[:, d:], dtype=torch.float32, device=ctx.device)
+        self.b = torch.as_tensor(mu, dtype=torch.float32, device=ctx.device)
+
+    def encode(self, x):
+        x = torch.as_tensor(x).float()
+        xc = (x - self.b.to(x.device)).double().cpu().numpy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            z = torch.as_tensor(self.nmf.transform(self._split(xc)), dtype=torch.float32, device=x.device)
+        return _topk_abs(z, int(self.params["k"]))
+
+
+class SemiNMF(_Linear):
+    """Semi-NMF (Ding, Li, Jordan 2010; used on MLP activations by A8): centred X ≈ Z D with non-negative
+    codes Z and a signed dictionary D (``width × d`` atoms). Alternating updates: D by least squares, Z by the
+    multiplicative rule Z ← Z ⊙ sqrt(((X Dᵀ)⁺ + Z (D Dᵀ)⁻) / ((X Dᵀ)⁻ + Z (D Dᵀ)⁺)), with each row's k
+    largest codes kept after every update (the sparse variant of A8). Evaluation codes: ``n_encode``
+    multiplicative updates with D fixed, from a non-negative least-squares-like start, then top-k."""
+
+    name = "semi_nmf"
+    version = "1"
+    params = {"k": 8, "width": 4, "n_iter": 30, "n_encode": 30, "max_rows": 8192}
+    profile_params = {"smoke": {"max_rows": 2048, "n_iter": 10}, "quick": {"max_rows": 4096, "n_iter": 20}}
+    sparsity_param = "k"
+    tags = Tags(supervised=False, stochastic=True,
+                reimplementation_of="C. Ding, T. Li, M. I. Jordan, Convex and semi-nonnegative matrix "
+                                    "factorizations (TPAMI 2010); A8 (semi-NMF of MLP activations)")
+
+    @staticmethod
+    def _update_codes(X, Z, D, k, n):
+        XD = X @ D.T
+        DD = D @ D.T
+        XDp, XDm = XD.clamp(min=0), (-XD).clamp(min=0)
+        DDp, DDm = DD.clamp(min=0), (-DD).clamp(min=0)
+        for _ in range(n):
+            Z = Z * torch.sqrt((XDp + Z @ DDm) / (XDm + Z @ DDp).clamp_min(1e-12))
+            Z = _topk_abs(Z, k)
+        return Z
+
+    def fit(self, acts, ctx):
+        X = torch.as_tensor(_rows(acts, int(self.params["max_rows"]), ctx))
+        mu = X.mean(0)
+        Xc = X - mu
+        m = int(round(float(self.params["width"]) * X.shape[1]))
+        g = torch.Generator().manual_seed(int(ctx.rng(9).integers(0, 2**62)))
+        D = torch.randn(m, X.shape[1], generator=g, dtype=torch.float64)
+        D = D / D.norm(dim=1, keepdim=True)
+        Z = _topk_abs((Xc @ D.T).clamp(min=0) + 1e-3, int(self.params["k"]))
+        for _ in range(int(self.params["n_iter"])):
+            Z = self._update_codes(Xc, Z + 1e-9 * (Z == 0), D, int(self.params["k"]), 1)
+            D = torch.linalg.lstsq(Z.T @ Z + 1e-6 * torch.eye(m, dtype=Z.dtype), Z.T @ Xc).solution
+        norms = D.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        self.D = (D / norms).float().to(ctx.device)
+        self.b = mu.float().to(ctx.device)
+
+    def encode(self, x):
+        x = torch.as_tensor(x).float()
+        xc = (x - self.b.to(x.device)).double()
+        D = self.D.to(x.device).double()
+        Z0 = (xc @ D.T).clamp(min=0) + 1e-3
+        return self._update_codes(xc, Z0, D, int(self.params["k"]), int(self.params["n_encode"])).float()
+
+
+CLASSICAL = [FastICA, DictLearningOMP, NMF, SemiNMF]
+
+
+@hookimpl
+def featbench_register_saes(register) -> None:
+    for cls in CLASSICAL:
+        register.add(cls)

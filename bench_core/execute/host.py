@@ -38,6 +38,21 @@ from typing import Any
 from bench_core.tracks.base import Context
 
 
+def _send(conn: Connection, obj: Any) -> None:
+    """Send with the standard pickle: torch's multiprocessing reductions (which ``Connection.send`` would use)
+    pass tensor storages as file descriptors through a resource sharer that needs a shared authkey; plain
+    pickling copies the bytes, which is what crossing into the method process means anyway."""
+    import pickle
+
+    conn.send_bytes(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+def _recv(conn: Connection) -> Any:
+    import pickle
+
+    return pickle.loads(conn.recv_bytes())
+
+
 class MethodFailed(Exception):
     """Plugin code raised in the method process (``type_name``: the original exception's type)."""
 
@@ -71,6 +86,8 @@ class MethodHost:
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
         self._proxies: dict[type, type] = {}
+        #: ids of remote instances whose proxies were garbage-collected (freed with the next "new")
+        self.dropped: list[int] = []
 
     @property
     def pid(self) -> int | None:
@@ -85,7 +102,7 @@ class MethodHost:
         theirs.close()
         self.conn = Connection(ours.detach())
         try:
-            ready = self.conn.recv()  # after torch, the registry and the plugins are imported
+            ready = _recv(self.conn)  # after torch, the registry and the plugins are imported
         except (EOFError, OSError):
             raise self._died() from None
         assert ready == ("ready",), ready
@@ -97,7 +114,13 @@ class MethodHost:
             self._start()
 
     def _died(self) -> MethodCrashed:
-        code = self.proc.wait(timeout=5) if self.proc is not None else None
+        code = None
+        if self.proc is not None:
+            try:
+                code = self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # its end of the socket closed but it lingers: end it
+                self.proc.kill()
+                code = self.proc.wait(timeout=5)
         self.close()
         if code is not None and code < 0:
             try:
@@ -115,14 +138,15 @@ class MethodHost:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self.proc, self.conn = None, None
+        self.dropped = []  # a new method process starts with no instances
 
     def request(self, msg: tuple, ctx: Context | None = None) -> Any:
         self.ensure()
         assert self.conn is not None
         try:
-            self.conn.send(msg)
+            _send(self.conn, msg)
             while True:
-                reply = self.conn.recv()
+                reply = _recv(self.conn)
                 if reply[0] == "progress":
                     if ctx is not None:
                         ctx.progress(reply[1], reply[2])
@@ -142,20 +166,79 @@ class MethodHost:
         raise MethodFailed(type_name, message, tb)
 
     def proxy(self, track: str, cls: type, params: dict[str, Any]) -> Any:
-        """A new method instance in the method process, and its proxy here."""
-        self.request(("new", track, cls.name, dict(params)))
+        """A new method instance in the method process, and its proxy here.
+
+        The proxy's type subclasses the method's class. Every public method and property that the class
+        defines differently from its track's contract base (``Selector``, ``SAE``, ...) is forwarded, so the
+        contract's own defaults (``Selector.select`` calling ``rank``, ``implements_rank``) behave as for the
+        class itself; instance attributes are read from and written to the remote instance; class attributes
+        (``name``, ``tags``, ``params`` defaults) are read here. Calling the proxy's type (as a protocol does
+        to make a variant, ``type(method)(**params)``) makes another remote instance."""
         ptype = self._proxies.get(cls)
         if ptype is None:
-            ns: dict[str, Any] = {"__doc__": cls.__doc__, "__module__": cls.__module__}
-            for name, _fn in inspect.getmembers(cls, inspect.isfunction):
-                if not name.startswith("_"):
-                    ns[name] = _forwarder(name)
-            ptype = type(cls.__name__, (cls,), ns)
+            ptype = _proxy_type(cls, track, self)
             self._proxies[cls] = ptype
-        obj = object.__new__(ptype)
-        obj.params = {**cls.params, **params}
-        obj._featbench_host = self
-        return obj
+        return ptype(**params)
+
+
+_OWN = ("params", "_featbench_id")
+
+
+def _contract_base(cls: type) -> type:
+    from bench_core.tracks.base import Method
+
+    for base in cls.__mro__[1:]:
+        if base.__module__.startswith("bench_core.tracks.") and issubclass(base, Method) and base is not Method:
+            return base
+    return Method
+
+
+def _proxy_type(cls: type, track: str, host: "MethodHost") -> type:
+    base = _contract_base(cls)
+    ns: dict[str, Any] = {"__doc__": cls.__doc__, "__module__": cls.__module__, "_featbench_host": host,
+                          "_featbench_track": track}
+    for name in dir(cls):
+        if name.startswith("_"):
+            continue
+        attr = inspect.getattr_static(cls, name)
+        if attr is inspect.getattr_static(base, name, None):
+            continue  # the contract's own default: it runs here and calls the forwarded methods
+        if isinstance(attr, property):
+            ns[name] = property(_remote_getter(name))
+        elif inspect.isfunction(attr):
+            ns[name] = _forwarder(name)
+
+    def __init__(self, **params: Any) -> None:
+        object.__setattr__(self, "params", {**cls.params, **params})
+        dropped, host.dropped = host.dropped, []
+        object.__setattr__(self, "_featbench_id", host.request(("new", track, cls.name, dict(params), dropped)))
+
+    def __getattr__(self, name: str) -> Any:  # only reached when the proxy itself has no such attribute
+        if name.startswith("__") or name in _OWN:
+            raise AttributeError(name)
+        return host.request(("getattr", self._featbench_id, name))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        else:
+            host.request(("setattr", self._featbench_id, name, value))
+
+    def __del__(self) -> None:  # never a request from here (it may run inside another one): the next "new" frees it
+        ident = self.__dict__.get("_featbench_id")
+        if ident is not None:
+            host.dropped.append(ident)
+
+    ns.update(__init__=__init__, __getattr__=__getattr__, __setattr__=__setattr__, __del__=__del__)
+    return type(cls.__name__, (cls,), ns)
+
+
+def _remote_getter(attr: str):
+    def get(self) -> Any:
+        return self._featbench_host.request(("getattr", self._featbench_id, attr))
+
+    get.__name__ = attr
+    return get
 
 
 def _forwarder(attr: str):
@@ -163,7 +246,7 @@ def _forwarder(attr: str):
         ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, Context)), None)
         args = tuple(_CtxStub(_ctx_state(a)) if isinstance(a, Context) else a for a in args)
         kwargs = {k: _CtxStub(_ctx_state(v)) if isinstance(v, Context) else v for k, v in kwargs.items()}
-        return self._featbench_host.request(("call", attr, args, kwargs), ctx)
+        return self._featbench_host.request(("call", self._featbench_id, attr, args, kwargs), ctx)
 
     call.__name__ = attr
     return call
@@ -196,12 +279,13 @@ def _host_main(fd: int) -> None:
     torch.set_num_threads(max(1, int(os.environ.get("OMP_NUM_THREADS", "1") or 1)))
     _preimport()
     registry = load_registry(strict=False)
-    conn.send(("ready",))
+    _send(conn, ("ready",))
     warm: set[type] = set()
-    instance = None
+    instances: dict[int, Any] = {}
+    next_id = 0
 
     def progress(fraction: float, message: str = "") -> None:
-        conn.send(("progress", float(fraction), str(message)[:200]))
+        _send(conn, ("progress", float(fraction), str(message)[:200]))
 
     def real_ctx(a: Any) -> Any:
         if isinstance(a, _CtxStub):
@@ -210,24 +294,31 @@ def _host_main(fd: int) -> None:
 
     while True:
         try:
-            msg = conn.recv()
+            msg = _recv(conn)
         except (EOFError, OSError):
             return
         try:
             if msg[0] == "new":
-                _, track, name, params = msg
+                _, track, name, params, dropped = msg
+                for ident in dropped:  # instances whose proxies are gone
+                    instances.pop(ident, None)
                 cls = registry.method(track, name)
                 if cls not in warm:
                     cls.warm_up()
                     warm.add(cls)
-                instance = None
-                instance = cls(**params)
-                result = None
+                next_id += 1
+                instances[next_id] = cls(**params)
+                result = next_id
             elif msg[0] == "call":
-                _, attr, args, kwargs = msg
+                _, ident, attr, args, kwargs = msg
                 args = tuple(real_ctx(a) for a in args)
                 kwargs = {k: real_ctx(v) for k, v in kwargs.items()}
-                result = getattr(instance, attr)(*args, **kwargs)
+                result = getattr(instances[ident], attr)(*args, **kwargs)
+            elif msg[0] == "getattr":
+                result = getattr(instances[msg[1]], msg[2])
+            elif msg[0] == "setattr":
+                setattr(instances[msg[1]], msg[2], msg[3])
+                result = None
             else:
                 continue
             reply: tuple = ("ok", result)
@@ -235,10 +326,10 @@ def _host_main(fd: int) -> None:
             reply = ("err", _type_name(exc), safe_message(exc), format_exception(exc))
         _reap_children()
         try:
-            conn.send(reply)
+            _send(conn, reply)
         except Exception as exc:  # noqa: BLE001 - an unpicklable result
-            conn.send(("err", "InvalidOutput", f"the method returned something that cannot be sent back: "
-                       f"{safe_message(exc)}", ""))
+            _send(conn, ("err", "InvalidOutput", f"the method returned something that cannot be sent back: "
+                         f"{safe_message(exc)}", ""))
 
 
 if __name__ == "__main__":

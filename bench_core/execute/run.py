@@ -149,9 +149,10 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
 
     for tname in tracks:
         track = registry.tracks[tname]
-        methods = [m for m in (req.methods or sorted(registry.methods[tname])) if m in registry.methods[tname]]
+        methods = [m for m in dict.fromkeys(req.methods or sorted(registry.methods[tname]))
+                   if m in registry.methods[tname]]
         if req.datasets:
-            cards = [registry.card(d) for d in req.datasets if tname in registry.card(d).tracks]
+            cards = [registry.card(d) for d in dict.fromkeys(req.datasets) if tname in registry.card(d).tracks]
         else:
             cards = [c for c in registry.cards_for(tname) if c.in_profile(profile.tier)]
         for card in cards:

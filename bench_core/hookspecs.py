@@ -107,6 +107,12 @@ def featbench_register_datasets(register: DatasetRegister) -> None:
       bundled set, a synthetic generator, data shipped inside a package).
     - ``register.add_reader(name, fn)`` adds a file reader: ``fn(path, **params) -> RawData`` for files that
       live in the data directory (``FEATBENCH_DATA_DIR``).
+    - ``register.add_model(name, factory)`` adds a model that a track's protocol may run on a dataset's data:
+      ``factory()`` returns a runner (loaded lazily, once per process by the caller) whose interface the
+      registering plugin documents; e.g. ``"minilm"``, whose runner re-runs the transformer's later blocks
+      on (reconstructed) activations for the SAE track's splice fidelity. A protocol gets the factory with
+      ``bench_core.registry.model(name)``. Names: lowercase letters, digits, ``_ . -``; a name another
+      plugin took is a conflict, like a duplicate loader.
     """
 
 

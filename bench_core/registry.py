@@ -75,14 +75,18 @@ class MethodRegister:
         self.added[cls.name] = cls
 
 
+_MODEL_NAME = __import__("re").compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
 class DatasetRegister:
-    """Handed to ``featbench_register_datasets``: cards, loaders and readers."""
+    """Handed to ``featbench_register_datasets``: cards, loaders, readers and models."""
 
     def __init__(self) -> None:
         self.cards: dict[str, Card] = {}
         self.card_errors: dict[str, str] = {}
         self.loaders: dict[str, Callable[..., Any]] = {}
         self.readers: dict[str, Callable[..., Any]] = {}
+        self.models: dict[str, Callable[..., Any]] = {}
 
     def add_cards(self, directory: str | os.PathLike) -> None:
         """Add every ``*.toml`` card below ``directory`` (malformed ones are recorded with their reason)."""
@@ -120,6 +124,18 @@ class DatasetRegister:
         if name in self.readers:
             raise DeclarationError(f"reader {name!r} registered twice by the same plugin")
         self.readers[name] = fn
+
+    def add_model(self, name: str, factory: Callable[[], Any]) -> None:
+        """Add a model a track's protocol may run on a dataset's data, as ``factory() -> runner`` under ``name``
+        (e.g. ``"minilm"``: the transformer whose activations a dataset holds, for the SAE track's splice
+        fidelity). The runner's interface is documented by the plugin that registers it."""
+        if not isinstance(name, str) or not _MODEL_NAME.match(name):
+            raise DeclarationError(f"model name {name!r} must match {_MODEL_NAME.pattern}")
+        if not callable(factory):
+            raise DeclarationError(f"model {name!r}: its factory is not callable")
+        if name in self.models:
+            raise DeclarationError(f"model {name!r} registered twice by the same plugin")
+        self.models[name] = factory
 
 
 class ExecutorRegister:
@@ -171,6 +187,7 @@ class Registry:
         self.card_errors: dict[str, tuple[str, PluginInfo]] = {}
         self.loaders: dict[str, Entry] = {}
         self.readers: dict[str, Entry] = {}
+        self.models: dict[str, Entry] = {}
         self.executors: dict[str, Entry] = {}
         self.plugins: list[PluginInfo] = []
 
@@ -196,6 +213,12 @@ class Registry:
 
     def cards_for(self, track: str) -> list[Card]:
         return sorted((e.obj for e in self.cards.values() if track in e.obj.tracks), key=lambda c: c.name)
+
+    def model(self, name: str) -> Callable[[], Any]:
+        """The factory registered with ``register.add_model(name, factory)``."""
+        if name not in self.models:
+            raise unknown("model", name, self.models)
+        return self.models[name].obj
 
     def executor(self, name: str) -> type:
         if name not in self.executors:
@@ -286,8 +309,9 @@ class _Loader:
                 if name in reg.methods[track]:
                     return f"duplicate {track} name {name!r} (already registered by plugin {reg.methods[track][name].plugin.name!r})"
         ds: DatasetRegister = staged["datasets"]
-        for table, kind in ((ds.cards, "dataset"), (ds.loaders, "loader"), (ds.readers, "reader")):
-            existing = {"dataset": reg.cards, "loader": reg.loaders, "reader": reg.readers}[kind]
+        for table, kind in ((ds.cards, "dataset"), (ds.loaders, "loader"), (ds.readers, "reader"),
+                            (ds.models, "model")):
+            existing = {"dataset": reg.cards, "loader": reg.loaders, "reader": reg.readers, "model": reg.models}[kind]
             for name in table:
                 if name in existing:
                     return f"duplicate {kind} name {name!r} (already registered by plugin {existing[name].plugin.name!r})"
@@ -312,6 +336,9 @@ class _Loader:
             reg.loaders[name] = Entry(fn, info)
         for name, fn in ds.readers.items():
             reg.readers[name] = Entry(fn, info)
+        for name, factory in ds.models.items():
+            reg.models[name] = Entry(factory, info)
+            info.provides.append(f"model:{name}")
         for name, cls in staged["executors"].added.items():
             reg.executors[name] = Entry(cls, info)
             info.provides.append(f"executor:{name}")
@@ -364,6 +391,18 @@ def load_registry(strict: bool | None = None, env: Mapping[str, str] | None = No
         path, (reason, _info) = next(iter(loader.registry.card_errors.items()))
         raise PluginError(reason)
     return loader.registry
+
+
+_DEFAULT: Registry | None = None
+
+
+def model(name: str) -> Callable[[], Any]:
+    """The model factory ``name`` from the registry of this process (loaded once, non-strict): how a track's
+    protocol, which receives no registry, reaches ``register.add_model`` registrations."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_registry(strict=False)
+    return _DEFAULT.model(name)
 
 
 def _version() -> str:

@@ -2,7 +2,10 @@
 
 Loaders (Python sources) live in :mod:`plugins.datasets.loaders` (bundled real data) and
 :mod:`plugins.datasets.synthetic` (generators with ground truth); readers of files from the data directory
-in :mod:`plugins.datasets.readers`. Heavy imports happen inside the loaders, never at plugin load.
+in :mod:`plugins.datasets.readers`. Model-computed data shared by several tracks: the transformer
+activations of :mod:`plugins.datasets.minilm` (``minilm.tokens``, ``minilm.sentences``, ``minilm.layers`` and
+the model ``"minilm"``, a splice runner) and the small digits networks of :mod:`plugins.datasets.networks`
+(``digits.networks``, ``digits.activations``). Heavy imports happen inside the loaders, never at plugin load.
 """
 
 from __future__ import annotations
@@ -21,10 +24,12 @@ def cards_dir() -> Path:
 
 @hookimpl
 def featbench_register_datasets(register) -> None:
-    from plugins.datasets import loaders, manifolds, readers, synthetic
+    from plugins.datasets import loaders, manifolds, minilm, networks, readers, synthetic
 
     register.add_cards(cards_dir())
-    for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS, **manifolds.MANIFOLD_GENERATORS}.items():
+    for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS, **manifolds.MANIFOLD_GENERATORS, **minilm.LOADERS,
+                     **networks.LOADERS}.items():
         register.add_loader(name, fn)
+    register.add_model("minilm", minilm.MiniLMRunner)
     for name, fn in readers.READERS.items():
         register.add_reader(name, fn)

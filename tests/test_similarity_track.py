@@ -134,3 +134,40 @@ def test_third_party_measure_runs_through_the_cli(cli_env, tmp_path):
     # the third party's CKA and the built-in agree on every test score
     a, b = by["thirdparty-gram-cosine"]["scores"], by["cka-linear-biased"]["scores"]
     assert a.keys() == b.keys() and all(abs(a[k] - b[k]) < 1e-9 for k in a)
+
+
+def test_t1_t2_t5_on_planted_networks(reg):
+    """Networks with a known answer: every seed's layer i is the same base representation in its own random
+    orthonormal basis (plus a little noise), each layer a further nonlinear map of the previous one. A
+    rotation-invariant measure must identify every layer (T1 = 1) and see dissimilarity grow with layer
+    distance; the random control must not."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    n, widths = 200, [24, 16, 12]
+    X = rng.normal(size=(n, 10))
+    base, h = [], X
+    for w in widths:
+        h = np.tanh(h @ rng.normal(size=(h.shape[1], w)) / np.sqrt(h.shape[1]) * 2.0)
+        base.append(h)
+    logits = base[-1] @ rng.normal(size=(widths[-1], 10))
+    arrays = {}
+    for a in range(3):
+        for i, B in enumerate(base):
+            Q = np.linalg.qr(rng.normal(size=(B.shape[1], B.shape[1])))[0]
+            arrays[f"s{a}_l{i}"] = B @ Q + 0.01 * rng.normal(size=B.shape)
+        arrays[f"s{a}_logits"] = logits + 0.01 * rng.normal(size=logits.shape)
+    ds = SimpleNamespace(X=X, arrays=arrays, name="planted",
+                         info={"family": "networks", "seeds": [0, 1, 2], "widths": widths,
+                               "accuracy": [0.9, 0.8, 0.7]})
+    from bench_core.tracks import similarity_protocol as P
+
+    track = SimilarityTrack()
+    cka = P.run_networks(reg.methods["similarity"]["cka-linear-biased"].obj(), ds, track.default_settings(), Context())[0]
+    assert cka["t1_layer_id"] == 1.0 and cka["t1_adjacent_confusion"] == 0.0
+    assert cka["t2_monotonicity"] > 0.5
+    assert -1 <= cka["t5_functional"] <= 1
+    rnd = P.run_networks(reg.methods["similarity"]["random-score-control"].obj(), ds, track.default_settings(), Context())[0]
+    assert rnd["t1_layer_id"] < 0.7

@@ -61,12 +61,22 @@ for a distance.
     score is min(1, t_ref / t_measure) at the largest cell (seconds per cell in outputs). Memory is asserted
     in ``benchmarks/``, not measured here.
 
+``networks`` (cards on the shared ``digits.networks`` loader) -> T1, T2, T5
+    **T1 layer identification** (``t1_layer_id``, Kornblith et al. 2019): for every ordered pair of seeds
+    (a, b) and hidden layer i of a, whether the layer j of b with the smallest dissim(a_i, b_j) is i; chance
+    1/L. ``t1_adjacent_confusion``: the share of misses that land on an adjacent layer.
+    **T2 monotonicity** (``t2_monotonicity``, ReSi test 6): within each network, over the sequence (input,
+    hidden layers, logits), Spearman between |i - j| and dissim(layer i, layer j) per source layer, averaged.
+    **T5 functional grounding** (``t5_functional``; Ding et al. 2021, ReSi tests 1-2): over the unordered seed
+    pairs, Spearman between dissim of the last hidden layers and |accuracy gap| (``t5_accuracy_gap``) and
+    output disagreement (``t5_disagreement``, share of held-out rows with different predicted classes); their
+    mean; one-sided permutation p-values in outputs (few pairs: read them before the correlation).
+    ``network_seeds`` (a setting) limits the seeds used.
+
 Primary score ``grounding``: the mean of the quality tests the family runs (T3, T4 when it applies, T7; T8;
-T9), each in [0, 1]. The runtime family has no primary score (cost is not quality: ``grounding_skipped``
+T9; T1, (1 + T2)/2, (1 + T5)/2), each in [0, 1]. The runtime family has no primary score (cost is not quality: ``grounding_skipped``
 says so) and shows ``t10_speed`` as a column. The leaderboard's overall table therefore ranks measures over
-the three quality families. The network families (T1 layer identification, T2 monotonicity, T5 functional
-grounding, T6 group separation) are not implemented yet: they wait for the shared digits-network and
-transformer loaders.
+the three quality families. Not implemented yet: T6 (group separation across training conditions) and the transformer-layer family.
 """
 
 from __future__ import annotations
@@ -132,13 +142,20 @@ class SimilarityTrack(Track):
         Score("t8_null_calibration", "1 - the largest excess of a null cell over the benign cell's null"),
         Score("t9_estimation", "1 / (1 + mean relative RMSE against the large-sample value)"),
         Score("t10_speed", "min(1, t(X^T Y) / t(score)) at the largest size, same run"),
+        Score("t1_layer_id", "share of (seed pair, layer) whose most similar layer in the other seed is the same"),
+        Score("t1_adjacent_confusion", "share of T1 misses that land on an adjacent layer"),
+        Score("t2_monotonicity", "mean Spearman(|i - j|, dissimilarity) within each network"),
+        Score("t5_functional", "mean Spearman of distance with |accuracy gap| and with output disagreement"),
     )
 
     def default_settings(self) -> dict[str, Any]:
-        return {"tolerance": 1e-6, "estimation_reps": 4, "runtime_repeats": 2, "runtime_grid": None}
+        return {"tolerance": 1e-6, "estimation_reps": 4, "runtime_repeats": 2, "runtime_grid": None,
+                "network_seeds": None}
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
-        return [("t3_invariance", "T3 invariances"), ("t4_metric_axioms", "T4 metric"),
+        return [("t1_layer_id", "T1 layer id"), ("t2_monotonicity", "T2 monotonic"),
+                ("t5_functional", "T5 functional"),
+                ("t3_invariance", "T3 invariances"), ("t4_metric_axioms", "T4 metric"),
                 ("t7_dose_response", "T7 dose-response"), ("t8_null_calibration", "T8 null"),
                 ("t9_estimation", "T9 estimation"), ("t10_speed", "T10 speed")]
 
@@ -146,14 +163,18 @@ class SimilarityTrack(Track):
         from bench_core.tracks import similarity_protocol as P
 
         family = dataset.info.get("family")
+        if family is None and getattr(getattr(dataset, "card", None), "source", None) is not None \
+                and dataset.card.source.loader == "digits.networks":
+            family = "networks"
         tests = {"transforms": P.run_transforms, "null": P.run_null, "estimation": P.run_estimation,
-                 "runtime": P.run_runtime}
+                 "runtime": P.run_runtime, "networks": P.run_networks}
         if family not in tests:
             raise ValueError(f"dataset {dataset.name!r} has family {family!r} (valid: {', '.join(tests)})")
         t0 = time.perf_counter()
         scores, outputs = tests[family](method, dataset, settings, ctx)
         quality = [scores[k] for k in ("t3_invariance", "t4_metric_axioms", "t7_dose_response",
-                                       "t8_null_calibration", "t9_estimation") if k in scores]
+                                       "t8_null_calibration", "t9_estimation", "t1_layer_id",
+                                       "t2_monotonicity_01", "t5_functional_01") if k in scores]
         if quality:
             scores["grounding"] = float(sum(quality) / len(quality))
         else:

@@ -34,8 +34,8 @@ def _dissim(method, value: float) -> float:
 def _spearman(dose, resp) -> float:
     from scipy.stats import spearmanr
 
-    resp = np.asarray(resp, dtype=float)
-    if np.ptp(resp) == 0:
+    resp, dose = np.asarray(resp, dtype=float), np.asarray(dose, dtype=float)
+    if np.ptp(resp) == 0 or np.ptp(dose) == 0:  # no variation on one side: no evidence either way
         return 0.0
     return float(spearmanr(dose, resp).statistic)
 
@@ -195,3 +195,87 @@ def run_runtime(method, dataset, settings, ctx):
     last = f"n{grid[-1][0]}_d{grid[-1][1]}"
     score = float(min(1.0, refs[last] / seconds[last])) if seconds[last] > 0 else 1.0
     return {"t10_speed": score}, {"t10_seconds": seconds, "t10_reference_matmul_seconds": refs}
+
+
+def _perm_pvalue(a, b, rho: float, rng, n_perm: int = 999) -> float:
+    """One-sided permutation p-value of Spearman rho >= observed (pairings permuted)."""
+    from scipy.stats import rankdata
+
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = np.linalg.norm(ra) * np.linalg.norm(rb)
+    if den == 0:
+        return 1.0
+    perms = np.argsort(rng.random((n_perm, len(rb))), axis=1)  # n_perm random permutations at once
+    null = (rb[perms] @ ra) / den  # Spearman = Pearson of the ranks; ranks are permuted with the pairing
+    return float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1))
+
+
+def run_networks(method, dataset, settings, ctx):
+    """T1 layer identification, T2 layer monotonicity and T5 functional grounding on networks trained from
+    several seeds (``digits.networks``: arrays ``s<seed>_l<layer>``, ``s<seed>_logits``; held-out rows)."""
+    A, info = dataset.arrays, dataset.info
+    score = _scorer(method, ctx)
+    memo: dict[tuple[str, str], float] = {}
+    symmetric = type(method).symmetric
+
+    def s(ka: str, kb: str) -> float:
+        """The score of two named representations, computed once (once per unordered pair if symmetric)."""
+        key = (min(ka, kb), max(ka, kb)) if symmetric else (ka, kb)
+        if key not in memo:
+            memo[key] = score(layer[ka], layer[kb])
+        return memo[key]
+
+    seeds = list(info["seeds"])[: int(settings.get("network_seeds") or len(info["seeds"]))]
+    L = len(info["widths"])
+    layer = {"input": dataset.X, **A}
+    rng = ctx.rng(101)
+    scores: dict[str, float] = {}
+    outputs: dict[str, Any] = {}
+
+    # T1: for each ordered seed pair (a, b) and each hidden layer i of a, is argmin_j dissim(a_i, b_j) == i?
+    hits, adjacent, total = 0, 0, 0
+    for a in seeds:
+        for b in seeds:
+            if a == b:
+                continue
+            for i in range(L):
+                d = [_dissim(method, s(f"s{a}_l{i}", f"s{b}_l{j}")) for j in range(L)]
+                j = int(np.argmin(d))
+                hits += j == i
+                adjacent += abs(j - i) == 1
+                total += 1
+        ctx.step(f"T1 seed {a}")
+    scores["t1_layer_id"] = hits / total
+    scores["t1_adjacent_confusion"] = adjacent / max(1, total - hits)
+    outputs["t1_chance"] = 1.0 / L
+
+    # T2: within each network, dissimilarity grows with layer distance (input, hidden layers, logits)
+    rhos = []
+    for a in seeds:
+        layers = ["input"] + [f"s{a}_l{i}" for i in range(L)] + [f"s{a}_logits"]
+        for i in range(len(layers)):
+            others = [j for j in range(len(layers)) if j != i]
+            d = [_dissim(method, s(layers[i], layers[j])) for j in others]
+            rhos.append(_spearman([abs(i - j) for j in others], d))
+        ctx.step(f"T2 seed {a}")
+    scores["t2_monotonicity"] = float(np.mean(rhos))
+
+    # T5: across seed pairs, last hidden layer: distance vs |accuracy gap| and output disagreement
+    acc = {sd: float(a) for sd, a in zip(info["seeds"], info["accuracy"])}
+    dist, dacc, disagree = [], [], []
+    for ia, a in enumerate(seeds):
+        for b in seeds[ia + 1:]:
+            dist.append(_dissim(method, s(f"s{a}_l{L - 1}", f"s{b}_l{L - 1}")))
+            dacc.append(abs(acc[a] - acc[b]))
+            disagree.append(float((A[f"s{a}_logits"].argmax(1) != A[f"s{b}_logits"].argmax(1)).mean()))
+    r_acc, r_out = _spearman(dacc, dist), _spearman(disagree, dist)
+    scores["t5_accuracy_gap"], scores["t5_disagreement"] = r_acc, r_out
+    scores["t5_functional"] = (r_acc + r_out) / 2
+    outputs["t5_pvalues"] = {"accuracy_gap": _perm_pvalue(dacc, dist, r_acc, rng),
+                             "disagreement": _perm_pvalue(disagree, dist, r_out, rng)}
+    outputs["t5_pairs"] = len(dist)
+    ctx.step("T5 functional grounding")
+    scores["t2_monotonicity_01"] = (1 + scores["t2_monotonicity"]) / 2
+    scores["t5_functional_01"] = (1 + scores["t5_functional"]) / 2
+    return scores, outputs

@@ -2,9 +2,11 @@
 
 With the ``local`` executor every worker (the process that loads the dataset, runs the track's protocol and
 scores) starts one *method process* of its own (``python -m bench_core.execute.host``, connected by a socket
-pair). The protocol receives, as ``method``, a transparent proxy: an instance of a subclass of the method's
-class whose public methods (``rank``, ``select``, ``fit``, ... whatever the track's contract names) are
-forwarded to the real instance in the method process. ``Track.run(method, dataset, split, settings, ctx)`` is
+pair). The protocol receives, as ``method``, a transparent proxy: an instance of the method's class (made without
+running its ``__init__`` here) whose public methods (``rank``, ``select``, ``fit``, ... whatever the track's
+contract names) are shadowed by instance attributes that forward each call to the real instance in the
+method process. State the method keeps between calls lives over there: a protocol talks to a method only
+through its contract's methods (reading an attribute a fit set, such as ``coef_``, finds nothing here). ``Track.run(method, dataset, split, settings, ctx)`` is
 unchanged for track authors: ``type(method).name``, ``method.tags``, ``method.params`` and ``isinstance``
 work as before.
 
@@ -70,7 +72,6 @@ class MethodHost:
     def __init__(self) -> None:
         self.proc: subprocess.Popen | None = None
         self.conn: Connection | None = None
-        self._proxies: dict[type, type] = {}
 
     @property
     def pid(self) -> int | None:
@@ -144,26 +145,23 @@ class MethodHost:
     def proxy(self, track: str, cls: type, params: dict[str, Any]) -> Any:
         """A new method instance in the method process, and its proxy here."""
         self.request(("new", track, cls.name, dict(params)))
-        ptype = self._proxies.get(cls)
-        if ptype is None:
-            ns: dict[str, Any] = {"__doc__": cls.__doc__, "__module__": cls.__module__}
-            for name, _fn in inspect.getmembers(cls, inspect.isfunction):
-                if not name.startswith("_"):
-                    ns[name] = _forwarder(name)
-            ptype = type(cls.__name__, (cls,), ns)
-            self._proxies[cls] = ptype
-        obj = object.__new__(ptype)
+        # an instance of the method's own class, made without running its __init__ here: its public methods
+        # are shadowed by instance attributes that forward the call, so class-level introspection (say,
+        # ``cls.rank is Selector.rank``) still sees the plugin's class as written
+        obj = object.__new__(cls)
         obj.params = {**cls.params, **params}
-        obj._featbench_host = self
+        for name, _fn in inspect.getmembers(cls, inspect.isfunction):
+            if not name.startswith("_"):
+                obj.__dict__[name] = _forwarder(self, name)
         return obj
 
 
-def _forwarder(attr: str):
-    def call(self, *args: Any, **kwargs: Any) -> Any:
+def _forwarder(host: "MethodHost", attr: str):
+    def call(*args: Any, **kwargs: Any) -> Any:
         ctx = next((a for a in (*args, *kwargs.values()) if isinstance(a, Context)), None)
         args = tuple(_CtxStub(_ctx_state(a)) if isinstance(a, Context) else a for a in args)
         kwargs = {k: _CtxStub(_ctx_state(v)) if isinstance(v, Context) else v for k, v in kwargs.items()}
-        return self._featbench_host.request(("call", attr, args, kwargs), ctx)
+        return host.request(("call", attr, args, kwargs), ctx)
 
     call.__name__ = attr
     return call

@@ -3,10 +3,13 @@
 With the ``local`` executor every worker (the process that loads the dataset, runs the track's protocol and
 scores) starts one *method process* of its own (``python -m bench_core.execute.host``, connected by a socket
 pair). The protocol receives, as ``method``, a transparent proxy: an instance of a subclass of the method's
-class whose public methods (``rank``, ``select``, ``fit``, ... whatever the track's contract names) are
-forwarded to the real instance in the method process. ``Track.run(method, dataset, split, settings, ctx)`` is
-unchanged for track authors: ``type(method).name``, ``method.tags``, ``method.params`` and ``isinstance``
-work as before.
+class, made by the method process, whose public methods and properties that the class defines differently
+from its track's contract base (``rank``, ``select``, ``fit``, ``encode``, ``dictionary``, ...) are forwarded to
+the real instance over there, and whose instance attributes are read from and written to it (class attributes
+are read here). State the method keeps between calls lives in the method process. A protocol that makes a
+variant with ``type(method)(**params)`` gets another remote instance. ``Track.run(method, dataset, split,
+settings, ctx)`` is unchanged for track authors: ``type(method).name``, ``method.tags``, ``method.params``,
+``isinstance`` and the contract's introspection (``implements_rank``) work as before.
 
 What crosses to the method process is exactly the arguments of each call (fresh copies of the training rows
 and labels the protocol hands over) and a copy of the :class:`~bench_core.tracks.base.Context` without its

@@ -91,14 +91,16 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
         outcome = worker.run(spec, progress, step)
         host = worker.host
         kill_descendants(frozenset([host.pid]) if host is not None and host.pid else frozenset())  # no child
-        # outlives its job (the method process stays; it is restarted here, between jobs, if it died)
-        if host is not None:
-            try:
+        # outlives its job (the method process stays)
+        outcome["log"] = capture.collect()
+        conn.send(("result", outcome))
+        if host is not None:  # restarted between jobs if it died, before this worker says it is ready again,
+            try:  # so that its start-up is charged to no job's time or memory
                 host.ensure()
             except Exception:  # noqa: BLE001 - the next job's request retries and records the failure
                 pass
-        outcome["log"] = capture.collect()
-        conn.send(("result", outcome))
+        capture.reset()
+        conn.send(("ready", worker.env))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -123,6 +125,7 @@ class _Slot:
         self.process.start()
         child.close()
         self.ready = False
+        self.ever_ready = False  # a worker that dies before its first "ready" failed to start
         self.spec: JobSpec | None = None
         self.deadline = float("inf")
         self.job_deadline = float("inf")
@@ -228,7 +231,7 @@ class LocalExecutor(Executor):
             except (EOFError, OSError):
                 break  # the worker died; handled below
             if msg[0] == "ready":
-                s.ready = True
+                s.ready = s.ever_ready = True
             elif msg[0] == "progress":
                 s.progress = (msg[1], msg[2])
             elif msg[0] == "step" and s.spec is not None:
@@ -236,6 +239,7 @@ class LocalExecutor(Executor):
                 if s.spec.timeout_s:
                     s.deadline = time.monotonic() + s.spec.timeout_s
             elif msg[0] == "result":
+                s.ready = False  # until the worker says "ready" again (it may restart its method process)
                 spec = s.finish()
                 outcome = msg[1]
                 outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
@@ -275,7 +279,7 @@ class LocalExecutor(Executor):
             hint = " (possibly the system's OOM killer)" if how == "SIGKILL" else ""
             on_result(spec, failure("crashed", f"worker died with {how}{hint}",
                                     job_s=time.monotonic() - s.started))
-        elif not s.ready:
+        elif not s.ever_ready:
             self.startup_failures += 1
             if self.startup_failures > 3:
                 raise RuntimeError(f"featbench workers keep dying at start-up ({how}); see the messages above")

@@ -617,3 +617,18 @@ def test_compare_leaves_out_stale_results_with_the_registry_and_profile():
     cur += [rec("d", "m", s, primary=0.9, version="2", params={"alpha": 1}, key=f"p{s}" + "0" * 9) for s in range(2)]
     assert [r.verdict for r in compare(base, cur, reg).rows] == ["missing"]
     assert [r.verdict for r in compare(base, cur, None).rows] != ["missing"], "without the registry: newest stands"
+
+
+def test_the_best_positive_control_decides_and_the_margin_is_inclusive(monkeypatch):
+    from bench_core.leaderboard import Cell, _uninformative
+
+    def cell(v, control, mean):
+        return Cell("d", v, v, control, complete=True, mean=mean)
+
+    cells = [cell("p1", "positive", 0.6), cell("p2", "positive", 0.9), cell("n", "negative", 0.55)]
+    assert _uninformative(cells, True, 0.1) is None, "the better positive control (0.9) counts"
+    assert "p1" in _uninformative(cells, False, 0.1) and "by -0.050" in _uninformative(cells, False, 0.1)
+    low = [cell("p1", "positive", 0.25), cell("p2", "positive", 0.5), cell("n", "negative", 0.5)]
+    assert _uninformative(low, False, 0.25) is None, "lower is better: p1 beats n by exactly the margin"
+    assert _uninformative([cell("p", "positive", 0.75), cell("n", "negative", 0.5)], True, 0.25) is None
+    assert _uninformative([cell("p", "positive", 0.75)], True, 0.25) is None, "no negative control: enters"

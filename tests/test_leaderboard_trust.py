@@ -632,3 +632,18 @@ def test_the_best_positive_control_decides_and_the_margin_is_inclusive(monkeypat
     assert _uninformative(low, False, 0.25) is None, "lower is better: p1 beats n by exactly the margin"
     assert _uninformative([cell("p", "positive", 0.75), cell("n", "negative", 0.5)], True, 0.25) is None
     assert _uninformative([cell("p", "positive", 0.75)], True, 0.25) is None, "no negative control: enters"
+
+
+def test_compare_ignores_cells_never_run_in_the_baseline_and_places_ties_level(monkeypatch):
+    from test_leaderboard_compare import fixture_records
+
+    baseline = _baseline(fixture_records())  # epsilon was never run on d1
+    rows = {(r.dataset, r.variant) for r in compare(baseline, fixture_records(), None).rows}
+    assert ("d1", "epsilon") not in rows and ("d2", "epsilon") in rows
+    tie = [rec("d2", "new", s, primary=0.65) for s in range(3)]  # level with beta on d2
+    assert compare(baseline, tie, None).placements == [
+        "`new` (selectors) would rank d2 2/5; mean rank 2.00 over 1 dataset(s)"], "only strictly better count"
+    monkeypatch.setitem(TRACKS, "lowtrack", _LowerTrack())
+    base = _baseline([_low("d", m, s, v) for m, v in (("a", 0.5), ("b", 0.3)) for s in range(2)])
+    report = compare(base, [_low("d", "new", s, 0.3) for s in range(2)], None)
+    assert report.placements == ["`new` (lowtrack) would rank d 1/3; mean rank 1.00 over 1 dataset(s)"]

@@ -647,3 +647,28 @@ def test_compare_ignores_cells_never_run_in_the_baseline_and_places_ties_level(m
     base = _baseline([_low("d", m, s, v) for m, v in (("a", 0.5), ("b", 0.3)) for s in range(2)])
     report = compare(base, [_low("d", "new", s, 0.3) for s in range(2)], None)
     assert report.placements == ["`new` (lowtrack) would rank d 1/3; mean rank 1.00 over 1 dataset(s)"]
+
+
+def test_overall_rows_ties_na_cells_rounding_and_unknown_tracks():
+    vals = {"d1": {"a": 0.9, "b": 0.9, "c": 0.1}, "d2": {"a": 0.9, "b": 0.5, "c": 0.1}, "d3": {"a": 0.5, "b": 0.9}}
+    recs = [rec(ds, m, s, primary=v) for ds, by_m in vals.items() for m, v in by_m.items() for s in range(2)]
+    cards = [FakeCard("d1"), FakeCard("d2"), FakeCard("d3", properties=())]
+    reg = FakeRegistry([_method("a"), _method("b"), _method("c", requires=("nonnegative",))], cards)
+    cards[0] = FakeCard("d1", properties=("nonnegative",))
+    reg.cards = {c.name: c for c in [cards[0], FakeCard("d2", properties=("nonnegative",)), cards[2]]}
+    (block,) = build(recs, reg, "quick").tracks["selectors"].overall  # no card has ground truth: one group
+    assert block["title"] == "data without ground truth (real data)"
+    rows = {r["variant"]: r for r in block["rows"]}
+    # d1: a, b tied at 1.5, c 3; d2: a 1, b 2, c 3; d3: b 1, a 2, c n/a (needs nonnegative)
+    assert rows["a"]["mean_rank"] == round((1.5 + 1 + 2) / 3, 3) == 1.5
+    assert rows["b"]["mean_rank"] == round((1.5 + 2 + 1) / 3, 3) == 1.5
+    assert rows["c"]["mean_rank"] == 3.0 and (rows["c"]["ranked"], rows["c"]["applicable"]) == (2, 2)
+    assert rows["a"]["method"] == "a" and rows["a"]["wins"] == 1 and rows["b"]["wins"] == 1
+    thirds = [rec(ds, m, s, primary=v) for ds, by_m in {"d1": {"a": 0.9, "b": 0.1}, "d2": {"a": 0.9, "b": 0.1},
+                                                         "d3": {"a": 0.1, "b": 0.9}}.items()
+              for m, v in by_m.items() for s in range(2)]
+    rows = {r["variant"]: r for r in build(thirds, None, "quick").tracks["selectors"].overall[0]["rows"]}
+    assert rows["a"]["mean_rank"] == 1.333 and rows["b"]["mean_rank"] == 1.667
+    assert build(thirds, None, "quick").tracks["selectors"].overall[0]["title"] == "all datasets"
+    unknown = [dict(r, track="mystery") for r in thirds]
+    assert build(unknown, reg, "quick").tracks["mystery"].overall[0]["group"] == "all"

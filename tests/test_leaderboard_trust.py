@@ -617,3 +617,58 @@ def test_compare_leaves_out_stale_results_with_the_registry_and_profile():
     cur += [rec("d", "m", s, primary=0.9, version="2", params={"alpha": 1}, key=f"p{s}" + "0" * 9) for s in range(2)]
     assert [r.verdict for r in compare(base, cur, reg).rows] == ["missing"]
     assert [r.verdict for r in compare(base, cur, None).rows] != ["missing"], "without the registry: newest stands"
+
+
+def test_the_best_positive_control_decides_and_the_margin_is_inclusive(monkeypatch):
+    from bench_core.leaderboard import Cell, _uninformative
+
+    def cell(v, control, mean):
+        return Cell("d", v, v, control, complete=True, mean=mean)
+
+    cells = [cell("p1", "positive", 0.6), cell("p2", "positive", 0.9), cell("n", "negative", 0.55)]
+    assert _uninformative(cells, True, 0.1) is None, "the better positive control (0.9) counts"
+    assert "p1" in _uninformative(cells, False, 0.1) and "by -0.050" in _uninformative(cells, False, 0.1)
+    low = [cell("p1", "positive", 0.25), cell("p2", "positive", 0.5), cell("n", "negative", 0.5)]
+    assert _uninformative(low, False, 0.25) is None, "lower is better: p1 beats n by exactly the margin"
+    assert _uninformative([cell("p", "positive", 0.75), cell("n", "negative", 0.5)], True, 0.25) is None
+    assert _uninformative([cell("p", "positive", 0.75)], True, 0.25) is None, "no negative control: enters"
+
+
+def test_compare_ignores_cells_never_run_in_the_baseline_and_places_ties_level(monkeypatch):
+    from test_leaderboard_compare import fixture_records
+
+    baseline = _baseline(fixture_records())  # epsilon was never run on d1
+    rows = {(r.dataset, r.variant) for r in compare(baseline, fixture_records(), None).rows}
+    assert ("d1", "epsilon") not in rows and ("d2", "epsilon") in rows
+    tie = [rec("d2", "new", s, primary=0.65) for s in range(3)]  # level with beta on d2
+    assert compare(baseline, tie, None).placements == [
+        "`new` (selectors) would rank d2 2/5; mean rank 2.00 over 1 dataset(s)"], "only strictly better count"
+    monkeypatch.setitem(TRACKS, "lowtrack", _LowerTrack())
+    base = _baseline([_low("d", m, s, v) for m, v in (("a", 0.5), ("b", 0.3)) for s in range(2)])
+    report = compare(base, [_low("d", "new", s, 0.3) for s in range(2)], None)
+    assert report.placements == ["`new` (lowtrack) would rank d 1/3; mean rank 1.00 over 1 dataset(s)"]
+
+
+def test_overall_rows_ties_na_cells_rounding_and_unknown_tracks():
+    vals = {"d1": {"a": 0.9, "b": 0.9, "c": 0.1}, "d2": {"a": 0.9, "b": 0.5, "c": 0.1}, "d3": {"a": 0.5, "b": 0.9}}
+    recs = [rec(ds, m, s, primary=v) for ds, by_m in vals.items() for m, v in by_m.items() for s in range(2)]
+    cards = [FakeCard("d1"), FakeCard("d2"), FakeCard("d3", properties=())]
+    reg = FakeRegistry([_method("a"), _method("b"), _method("c", requires=("nonnegative",))], cards)
+    cards[0] = FakeCard("d1", properties=("nonnegative",))
+    reg.cards = {c.name: c for c in [cards[0], FakeCard("d2", properties=("nonnegative",)), cards[2]]}
+    (block,) = build(recs, reg, "quick").tracks["selectors"].overall  # no card has ground truth: one group
+    assert block["title"] == "data without ground truth (real data)"
+    rows = {r["variant"]: r for r in block["rows"]}
+    # d1: a, b tied at 1.5, c 3; d2: a 1, b 2, c 3; d3: b 1, a 2, c n/a (needs nonnegative)
+    assert rows["a"]["mean_rank"] == round((1.5 + 1 + 2) / 3, 3) == 1.5
+    assert rows["b"]["mean_rank"] == round((1.5 + 2 + 1) / 3, 3) == 1.5
+    assert rows["c"]["mean_rank"] == 3.0 and (rows["c"]["ranked"], rows["c"]["applicable"]) == (2, 2)
+    assert rows["a"]["method"] == "a" and rows["a"]["wins"] == 1 and rows["b"]["wins"] == 1
+    thirds = [rec(ds, m, s, primary=v) for ds, by_m in {"d1": {"a": 0.9, "b": 0.1}, "d2": {"a": 0.9, "b": 0.1},
+                                                         "d3": {"a": 0.1, "b": 0.9}}.items()
+              for m, v in by_m.items() for s in range(2)]
+    rows = {r["variant"]: r for r in build(thirds, None, "quick").tracks["selectors"].overall[0]["rows"]}
+    assert rows["a"]["mean_rank"] == 1.333 and rows["b"]["mean_rank"] == 1.667
+    assert build(thirds, None, "quick").tracks["selectors"].overall[0]["title"] == "all datasets"
+    unknown = [dict(r, track="mystery") for r in thirds]
+    assert build(unknown, reg, "quick").tracks["mystery"].overall[0]["group"] == "all"

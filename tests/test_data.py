@@ -45,7 +45,7 @@ def _card(**overrides):
     ({"split": {"method": "bootstrap"}}, "method is 'bootstrap' (valid: stratified_shuffle, stratified_group_shuffle, stratified_kfold, predefined)"),
     ({"split": {"test_fraction": 1.5}}, "test_fraction must be in (0, 1)"),
     ({"checksums": {"data": "abc"}}, "64 lowercase hex"),
-    ({"properties": ["sparse"]}, "unknown property 'sparse' (valid: ground_truth, nonnegative, latent_coordinates)"),
+    ({"properties": ["sparse"]}, "unknown property 'sparse' (valid: ground_truth, nonnegative"),
 ])
 def test_malformed_cards_name_the_problem_and_the_valid_choices(change, message):
     from bench_core.tracks.base import DATA_REQUIREMENTS

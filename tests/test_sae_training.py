@@ -162,5 +162,5 @@ def test_a_third_party_sae_runs_on_the_shared_trainer_through_the_protocol(regis
     assert out.scores["eval_rows@L0=%d" % t] == 2048
     assert 0 < out.scores[f"l0@L0={t}"] <= 64
     assert np.isfinite(out.scores["fvu_auc"]) and 0 <= out.scores[f"mcc@L0={t}"] <= 1
-    assert any("calibration" in s for s in steps) and any(s.startswith("fit") for s in steps)
+    assert any(s.startswith("calibration fit") for s in steps) and any(s.startswith("evaluation") for s in steps)
     assert out.outputs["calibration"][str(t)]["trace"], "the bisection trace is recorded"

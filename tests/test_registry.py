@@ -140,7 +140,7 @@ def test_allow_and_block_lists(third_parties):
     assert not reg.broken
     reg = load_registry(env={"FEATBENCH_LOAD_PLUGINS": ""})
     assert not any(reg.methods[t] for t in reg.methods) and not reg.cards
-    assert set(reg.executors) == {"local", "inline"}, "the core's own executors are always there"
+    assert set(reg.executors) == {"local", "inline", "slurm"}, "the core's own executors are always there"
 
 
 def test_cli_list_shows_broken_plugins_with_reasons(third_parties, cli_env):

@@ -68,7 +68,9 @@ class MethodCrashed(Exception):
     """The method process died during a call."""
 
 
-_CTX_FIELDS = ("seed", "device", "time_budget_s", "profile", "threads", "ground_truth", "started")
+#: Every field of the Context except its callbacks (which stay with the protocol): the seed, device and budget,
+#: and what a track hands a control (``ground_truth``, ``latent``, ``planted_dictionary``, ...).
+_CTX_FIELDS = tuple(f.name for f in dataclasses.fields(Context) if f.name not in ("progress", "step"))
 
 
 def _ctx_state(ctx: Context) -> dict[str, Any]:

@@ -59,13 +59,44 @@ LIVE = {"PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "CONFIGURING"
         "SUBMITTED", "READY"}
 
 
-def _state(job) -> str:
-    """The task's Slurm state, first word, upper case (``CANCELLED by 0`` → ``CANCELLED``)."""
+def sacct_state(task_id: str) -> str:
+    """How an array task ended, from Slurm's accounting (first word, upper case; ``UNKNOWN`` if sacct has no
+    row yet). A one-task array is listed under the array's own id, so ``12_0`` falls back to ``12``."""
+    import subprocess
+
+    for jid in dict.fromkeys([task_id, task_id.split("_")[0]]):
+        try:
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", jid, "-o", "JobID,State"], capture_output=True,
+                                 text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return "UNKNOWN"
+        rows = [line.split("|", 1) for line in out.stdout.splitlines() if "|" in line]
+        for row_id, state in rows:
+            if row_id == task_id or (jid != task_id and len(rows) == 1):
+                return state.split()[0].upper() if state.strip() else "UNKNOWN"
+    return "UNKNOWN"
+
+
+def task_error(result_pickle: str | os.PathLike | None) -> str | None:
+    """The error a task's function raised, read from submitit's result pickle (``None`` if it has none: the
+    task succeeded, or Slurm killed it before it could write one). Never waits."""
+    import pickle
+
+    if not result_pickle:
+        return None
     try:
-        state = job.get_info(mode="force").get("State") or job.state
-    except Exception:  # noqa: BLE001 - sacct hiccups read as unknown, polled again
-        return "UNKNOWN"
-    return str(state).split()[0].upper() if state else "UNKNOWN"
+        with open(result_pickle, "rb") as fh:
+            outcome, value = pickle.load(fh)
+    except Exception:  # noqa: BLE001 - absent, partial or foreign: no error to report
+        return None
+    return str(value) if outcome == "error" else None
+
+
+class Task:
+    """One array task as the driver tracks it: its Slurm id and where submitit writes its result pickle."""
+
+    def __init__(self, job_id: str, result_pickle: str | None) -> None:
+        self.job_id, self.result_pickle = job_id, result_pickle
 
 
 def squeue_states() -> dict[str, str]:
@@ -76,16 +107,17 @@ def squeue_states() -> dict[str, str]:
     import subprocess
 
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%A|%a|%T"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"cannot query Slurm's queue (squeue): {exc}") from None
     if out.returncode != 0:
         raise UsageError(f"cannot query Slurm's queue (squeue): {out.stderr.strip()[:300]}")
     states = {}
     for line in out.stdout.splitlines():
-        if "|" in line:
-            task, state = line.strip().split("|", 1)
-            states[task] = state.split()[0].upper()
+        parts = line.strip().split("|")
+        if len(parts) == 3:
+            array, task, state = parts
+            states[f"{array}_{task}" if task not in ("", "N/A") else array] = state.split()[0].upper()
     return states
 
 
@@ -321,7 +353,8 @@ class SlurmExecutor(Executor):
                                 [str(self._slurm_dir().parent)] * n, [self.threads] * n,
                                 [self.memory_cap_mb] * n, [self.device] * n)
             record = {"folder": str(folder / "%j"), "submitted_at": time.time(),
-                      "tasks": {j.job_id: [s.key for s in b] for j, b in zip(jobs, batches)}}
+                      "tasks": {j.job_id: [s.key for s in b] for j, b in zip(jobs, batches)},
+                      "result_pickles": {j.job_id: str(j.paths.result_pickle) for j in jobs}}
             array_id = jobs[0].job_id.split("_")[0]
             tmp = self._submissions() / f".{array_id}.json.tmp"
             tmp.write_text(json.dumps(record, indent=1))
@@ -331,7 +364,7 @@ class SlurmExecutor(Executor):
                   f"(--time {params['timeout_min']} min, --mem {mem_gb:g} GB"
                   f"{', %' + str(slurm['slurm_array_parallelism']) if 'slurm_array_parallelism' in slurm else ''}"
                   f"{', ' + str(gpus) + ' GPU' if gpus else ''})", file=sys.stderr)
-            tasks.extend(zip(jobs, batches))
+            tasks.extend((Task(j.job_id, str(j.paths.result_pickle)), b) for j, b in zip(jobs, batches))
 
         if self.options.get("detach"):
             print("slurm: detached; the tasks write their results as they finish. `featbench status` shows "
@@ -377,7 +410,7 @@ class SlurmExecutor(Executor):
                 if queue.get(job.job_id, "ENDED") not in ENDED:
                     still.append((job, batch))
                     continue
-                state = _state(job)  # gone from the queue: how it ended, from accounting (sacct)
+                state = sacct_state(job.job_id)  # gone from the queue: how it ended, from accounting
                 if state not in ENDED:
                     gone = gone_since.setdefault(job.job_id, time.monotonic())
                     if time.monotonic() - gone < 60:  # sacct may trail squeue by a moment
@@ -389,14 +422,7 @@ class SlurmExecutor(Executor):
                 if not missing:
                     still.append((job, batch))
                     continue
-                exc = None
-                if hasattr(job, "_results_timeout_s"):  # no result pickle will come: do not wait 15 s for it
-                    job._results_timeout_s = 0
-                try:
-                    exc = job.exception()
-                    exc = str(exc) if exc is not None else None
-                except Exception as err:  # noqa: BLE001 - no result pickle: Slurm killed it
-                    exc = str(err)
+                exc = task_error(job.result_pickle)
                 status, message = outcome_for_state(state, exc)
                 from bench_core.execute.job import failure
 
@@ -446,8 +472,6 @@ def live_submissions(folder: Path) -> dict[str, list[tuple[Any, list[str], str]]
     if not folder.is_dir():
         return out
 
-    import submitit
-
     queue = None
     for path in sorted(folder.glob("*.json")):
         try:
@@ -459,7 +483,7 @@ def live_submissions(folder: Path) -> dict[str, list[tuple[Any, list[str], str]]
         for task_id, keys in sub.get("tasks", {}).items():
             state = queue.get(task_id)
             if state is not None and state not in ENDED:
-                job = submitit.SlurmJob(folder=sub["folder"], job_id=task_id)
+                job = Task(task_id, sub.get("result_pickles", {}).get(task_id))
                 for k in keys:
                     out.setdefault(k, []).append((job, keys, state))
     return out

@@ -119,6 +119,8 @@ class ReducersTrack(Track):
     method_base = Reducer
     protocol_version = 1
     task = "embedding"
+    #: manifolds with known intrinsic coordinates and real data get separate overall tables
+    ground_truth_property = "latent_coordinates"
     primary = Score("structure", "mean of local (T, C, R_NX AUC) and global (triplets, Shepard) structure, "
                                  "each chance-corrected to [0 = unrelated, 1 = perfect]")
     scores = (

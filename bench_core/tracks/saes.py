@@ -305,6 +305,8 @@ class SAEsTrack(Track):
     method_base = SAE
     protocol_version = 1
     task = "activations"
+    #: planted data (with its recorded dictionary) and real activations get separate overall tables
+    ground_truth_property = "planted_dictionary"
     primary = Score("fvu_auc", "normalized area under FVU (centred) vs log target L0 on the evaluation rows "
                                "(lower is better)", higher_is_better=False)
     scores = (

@@ -129,6 +129,8 @@ class SimilarityTrack(Track):
     hook = "featbench_register_similarity_measures"
     method_base = SimilarityMeasure
     task = "representations"
+    #: every family is built with known relations: one overall table
+    ground_truth_property = None
     protocol_version = 1
     primary = Score("grounding", "mean of the family's quality tests in [0, 1] (T3, T4 if a metric, T7; T8; T9)")
     scores = (

@@ -407,7 +407,7 @@ class SlurmExecutor(Executor):
             for job, batch in open_tasks:
                 if not any(s.key in remaining for s in batch):
                     continue
-                if queue.get(job.job_id, "ENDED") not in ENDED:
+                if job.job_id in queue and queue[job.job_id] not in ENDED:  # still pending or running
                     still.append((job, batch))
                     continue
                 state = sacct_state(job.job_id)  # gone from the queue: how it ended, from accounting

@@ -107,17 +107,17 @@ def squeue_states() -> dict[str, str]:
     import subprocess
 
     try:
-        out = subprocess.run(["squeue", "-h", "-r", "-o", "%A|%a|%T"], capture_output=True, text=True, timeout=60)
+        # %i: the id submitit knows a task by (``12_3`` for an array task with -r, ``12`` for a one-task job)
+        out = subprocess.run(["squeue", "-h", "-r", "-o", "%i|%T"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise UsageError(f"cannot query Slurm's queue (squeue): {exc}") from None
     if out.returncode != 0:
         raise UsageError(f"cannot query Slurm's queue (squeue): {out.stderr.strip()[:300]}")
     states = {}
     for line in out.stdout.splitlines():
-        parts = line.strip().split("|")
-        if len(parts) == 3:
-            array, task, state = parts
-            states[f"{array}_{task}" if task not in ("", "N/A") else array] = state.split()[0].upper()
+        if "|" in line:
+            task, state = line.strip().split("|", 1)
+            states[task] = state.split()[0].upper()
     return states
 
 

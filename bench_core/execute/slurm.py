@@ -482,7 +482,8 @@ def live_submissions(folder: Path) -> dict[str, list[tuple[Any, list[str], str]]
             queue = squeue_states()
         for task_id, keys in sub.get("tasks", {}).items():
             state = queue.get(task_id)
-            if state is not None and state not in ENDED:
+            # a task that is completing (cancelled, or done) runs no more jobs: it is not adopted
+            if state is not None and state not in ENDED and state not in ("COMPLETING", "STAGE_OUT"):
                 job = Task(task_id, sub.get("result_pickles", {}).get(task_id))
                 for k in keys:
                     out.setdefault(k, []).append((job, keys, state))

@@ -23,7 +23,9 @@ Options come from ``--executor-config FILE`` (a TOML file with a ``[slurm]`` tab
 ``--executor-opt KEY=VALUE`` (which wins); see :attr:`SlurmExecutor.option_types`. Per method, the hints
 map to Slurm parameters: ``resources.memory_mb`` → ``--mem`` (else ``mem_gb``), the job time limits →
 ``--time`` (the sum of the batch's job limits plus a start-up margin, at least ``time_min``), and
-``tags.gpu_preferred`` (when the run's device is not ``cpu``) → ``--gpus-per-task`` (``gpus``). The
+``tags.gpu_preferred`` → ``--gpus-per-task`` (``gpus``) when the run asks for ``--device cuda`` or sets the
+``gpus`` option (with ``--device auto`` nothing is asked for: sbatch refuses a GPU request on a cluster
+without GPUs). The
 concurrency cap ``max_running`` becomes the array's ``%`` limit (``slurm_array_parallelism``).
 
 Statuses
@@ -202,7 +204,7 @@ class SlurmExecutor(Executor):
         "time_min": "the smallest --time of a task, in minutes (default 5)",
         "mem_gb": "--mem of a task whose methods give no memory hint, in GB (default 4)",
         "cpus_per_task": "--cpus-per-task (default: --threads, else 1)",
-        "gpus": "--gpus-per-task for GPU-preferring methods when the device is not cpu (default 1)",
+        "gpus": "--gpus-per-task for GPU-preferring methods (asked for with --device cuda, or when this is set)",
         "max_running": "concurrency cap: array tasks running at once (default: unlimited)",
         "jobs_per_task": "jobs per array task (default 8)",
         "folder": "submitit's log folder (default: <results>/.slurm/logs)",
@@ -257,7 +259,9 @@ class SlurmExecutor(Executor):
     # ---------------------------------------------------------------------------------------- grouping
     def _resources(self, spec: JobSpec, gpu_methods: set[tuple[str, str]]) -> tuple[int, float]:
         """(GPUs per task, memory in GB) of the task that runs ``spec``."""
-        gpu = self.device != "cpu" and (spec.track, spec.method) in gpu_methods
+        # a GPU is asked for only when the run asks for CUDA or names a GPU count: with --device auto on a
+        # cluster without GPUs, a gres request is refused by sbatch
+        gpu = (self.device.startswith("cuda") or "gpus" in self.options) and (spec.track, spec.method) in gpu_methods
         gpus = int(self.options.get("gpus", 1)) if gpu else 0
         # a memory hint is what the job may add; the worker itself needs about 1 GB besides
         mem_gb = float(math.ceil(spec.memory_mb / 1024 + 1)) if spec.memory_mb else float(self.options.get("mem_gb", 4.0))

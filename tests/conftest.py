@@ -68,3 +68,24 @@ def quick_run(tmp_path_factory):
     assert proc.returncode == 0, proc.stderr
     print(f"\nquick profile: {wall:.0f} s wall on this machine")
     return env, results, proc
+
+
+# With pytest-xdist (`make test` runs `-n 2 --dist loadgroup`), each worker has its own session. Tests are
+# therefore sent to workers a whole module at a time, so that no module-scoped fixture (a trained network, an
+# installed example plugin) is built twice; and the tests that share the one quick-profile run (the session
+# fixture `quick_run`) or the one local Slurm cluster (a fixture that binds fixed ports) form one group, so that
+# the quick profile runs once and only one cluster is started.
+HEAVY_GROUP = "quick-run-and-slurm"
+
+
+def pytest_collection_modifyitems(config, items):
+    heavy = []
+    for item in items:
+        names = getattr(item, "fixturenames", ())
+        group = HEAVY_GROUP if ("quick_run" in names or "slurm" in names) else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+        if group == HEAVY_GROUP:
+            heavy.append(item)
+    # the longest group first (it is the run's critical path); the relative order of every test is kept
+    ids = {id(i) for i in heavy}
+    items[:] = heavy + [i for i in items if id(i) not in ids]

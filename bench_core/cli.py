@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--print", action="store_true", help="also print the Markdown to stdout")
     lb.add_argument("--prune-stale", action="store_true",
                     help="delete stale result files (older protocol, method version, parameters or data)")
+    lb.add_argument("--no-baselines", action="store_true",
+                    help="only your results: do not merge the packaged baseline cells (see bench_core/baselines.py)")
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -134,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--results", help="results directory (default: <cache>/results)")
     st.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    npl = sub.add_parser("new-plugin", help="write a ready plugin package for one new method (a template)")
+    npl.add_argument("name", help="method (and package) name: lowercase letters, digits, '_'")
+    npl.add_argument("--track", required=True, help="the method's track")
+    npl.add_argument("--dir", help="target folder, absent or empty (default: ./NAME)")
 
     sch = sub.add_parser("schema", help="print the JSON Schema of result files")
     sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
@@ -279,7 +286,10 @@ def cmd_leaderboard(args, registry) -> int:
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
     store.warn_damaged("left out of the leaderboard")
-    if not records:
+    from bench_core.baselines import leaderboard_records, packaged_records, write_baseline
+
+    baseline = [] if args.no_baselines else packaged_records(args.profile, tracks)
+    if not records and not baseline:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
     usable_directory(out, "--out" if args.out else "leaderboard directory")
@@ -289,10 +299,15 @@ def cmd_leaderboard(args, registry) -> int:
         print(f"pruned {prune_stale(store, records, registry, args.profile)} stale result file(s)", file=sys.stderr)
         records = [r for r in store.iter_records() if r.get("profile") == args.profile
                    and (not tracks or r.get("track") in tracks)]
+    records = leaderboard_records(records, baseline, registry, args.profile, args.no_baselines)
     board = build(records, registry, args.profile)
     for line in board.warnings():
         print(line, file=sys.stderr)
     written = write(board, out, formats)
+    if "json" in formats:
+        from bench_core.leaderboard import partition
+
+        written += write_baseline(partition(records, registry, args.profile)[0], out, args.profile)
     if args.print:
         print(board.markdown())
     print(f"leaderboard: {len(written)} file(s) written to {out}", file=sys.stderr)
@@ -380,9 +395,23 @@ def cmd_schema(args, registry) -> int:
     return 0
 
 
+def cmd_new_plugin(args, registry) -> int:
+    from bench_core.scaffold import new_plugin, plan
+
+    plan(args.name, args.track)  # validates name and track first
+    taken = registry.methods.get(args.track, {}).get(args.name)
+    if taken is not None:
+        raise UsageError(f"a {args.track} method named {args.name!r} already exists (plugin {taken.plugin.name}); "
+                         f"choose another name")
+    root, written = new_plugin(args.name, args.track, args.dir)
+    print(f"wrote {len(written)} file(s) to {root}; next: pip install -e {root}[test] && featbench check "
+          f"{args.name} (see {root / 'README.md'})", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
             "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema,
-            "status": cmd_status}
+            "status": cmd_status, "new-plugin": cmd_new_plugin}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

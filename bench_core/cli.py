@@ -103,12 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
-    cmp.add_argument("--baseline", default="leaderboards", help="leaderboards directory (default: leaderboards)")
+    cmp.add_argument("--baseline", action="append",
+                     help="'packaged' (the baselines shipped with featbench, the default) or a folder holding "
+                          "<profile>/<track>.json leaderboards; repeatable, later ones override earlier cells")
     cmp.add_argument("--profile", default="quick", choices=list(PROFILES))
     cmp.add_argument("--track", action="append", help="only this track")
     cmp.add_argument("--tolerance", type=float, default=0.01,
                      help="smallest change of the primary score that counts (default 0.01)")
     cmp.add_argument("--output", help="also write the Markdown report to this file")
+    cmp.add_argument("--json", action="store_true", help="print the report as JSON instead of Markdown")
 
     chk = sub.add_parser("check", help="run the conformance checks on a method")
     chk.add_argument("name", help="method name")
@@ -315,23 +318,26 @@ def cmd_leaderboard(args, registry) -> int:
 
 
 def cmd_compare(args, registry) -> int:
-    from bench_core.compare import compare, load_baseline
+    from bench_core.compare import compare, load_baselines, self_comparison_note
     from bench_core.execute.run import default_results_dir
     from bench_core.store import Store
 
     tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
-    baseline = load_baseline(Path(args.baseline) / args.profile, tracks)
+    baseline, baseline_records, notes = load_baselines(args.baseline or ["packaged"], args.profile, tracks, registry)
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
     store.warn_damaged("left out of the comparison")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
-    report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile)
+    report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile,
+                     baseline_records=baseline_records)
+    same = self_comparison_note(records, baseline_records)
+    report.notes = notes + ([same] if same else [])
     text = report.markdown()
-    print(text)
+    print(json.dumps(report.as_json(), indent=1, default=str) if args.json else text)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 1 if report.failed else 0

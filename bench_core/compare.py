@@ -301,7 +301,8 @@ def load_baselines(sources: Sequence[str], profile: str, tracks: Sequence[str] |
         if source == PACKAGED:
             recs = packaged_records(profile, tracks)
             if not recs:
-                raise UsageError(f"this featbench installation ships no {profile} baselines; pass --baseline DIR, "
+                which = f" of {', '.join(tracks)}" if tracks else ""
+                raise UsageError(f"this featbench installation ships no {profile} baselines{which}; pass --baseline DIR, "
                                  f"a folder of leaderboards made from reference results (`featbench leaderboard "
                                  f"--results REFERENCE_RESULTS --out DIR/{profile}`)")
             if registry is not None:

@@ -375,7 +375,10 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
         tracks[t] = tb
     provenance = {"profile": profile, "featbench": versions, "commits": commits, "results": len(current),
                   "stale": len(stale)}
-    span = _span(current)
+    own = [r for r in current if r.get("origin") != "baseline"]  # merged packaged baselines: bench_core.baselines
+    if len(own) < len(current):
+        provenance["baseline_results"] = len(current) - len(own)
+    span = _span(own)
     if span:
         provenance["span"] = span
     return Board(profile=profile, tracks=tracks, provenance=provenance)
@@ -740,7 +743,10 @@ def _provenance_lines(board: Board, tb: TrackBoard) -> list[str]:
         + ", ".join(f"`{c[:12]}`" for c in p["commits"]),
         f"- primary score `{tb.primary}` ({'higher' if tb.higher_is_better else 'lower'} is better): "
         f"{tb.primary_description}",
-        f"- {sum(c.n_total for cells in tb.datasets.values() for c in cells)} result files; datasets pinned by "
+        f"- {sum(c.n_total for cells in tb.datasets.values() for c in cells)} result files"
+        + (f" ({sum(c.n_total for cells in tb.datasets.values() for c in cells if c.baseline)} from the packaged "
+           "baselines, marked `(baseline)`)" if any(c.baseline for cells in tb.datasets.values() for c in cells)
+           else "") + "; datasets pinned by "
         "fingerprint: " + ", ".join(f"{d} `{f[:12]}`" for d, f in sorted(tb.fingerprints.items())),
     ]
     if p.get("span"):

@@ -103,6 +103,9 @@ def test_author_loop_new_plugin_check_run_alone_rank_and_compare(tmp_path, _sess
     proc = _cli(["leaderboard", "--profile", "quick", "--track", "selectors", "--results", str(results),
                  "--out", str(work / "own" / "quick"), "--format", "json", "--no-baselines"], env, work)
     assert proc.returncode == 0, proc.stderr
+    assert "merged from the packaged baselines" not in proc.stderr
+    own = json.loads((work / "own" / "quick" / "selectors.json").read_text())
+    assert {c["variant"] for b in own["datasets"].values() for c in b["cells"]} == {NAME}, "--no-baselines: yours only"
     src = pkg / "src" / NAME / "plugin.py"
     text = src.read_text()
     assert text.count("        return best\n") == 1

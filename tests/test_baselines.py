@@ -228,3 +228,29 @@ def test_load_baselines_overlays_sources_and_notes_a_self_comparison(registry, t
     assert len(recs) == len(base) and notes == []
     assert "2 baseline result(s) are the very result files" in self_comparison_note(base[:2], recs)
     assert self_comparison_note(better, recs) is None
+
+
+def test_packaged_dir_reads_the_wheel_layout(tmp_path):
+    """In a wheel the baselines live in bench_core/_baselines/<profile>/ (hatch_build.py): found through
+    importlib.resources, ahead of any checkout. Simulated by a copy of bench_core with that folder."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import bench_core
+
+    site = tmp_path / "site"
+    shutil.copytree(Path(bench_core.__file__).parent, site / "bench_core",
+                    ignore=shutil.ignore_patterns("__pycache__", "_baselines"))
+    (site / "bench_core" / "_baselines" / "quick").mkdir(parents=True)
+    baselines.write_baseline([], site / "x", "quick")  # nothing to write: no file, no error
+    code = ("import bench_core.baselines as b, json; "
+            "print(json.dumps([str(b.packaged_dir('quick')), str(b.packaged_dir('standard')), b.__file__]))")
+    proc = subprocess.run([sys.executable, "-c", code], env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"},
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    quick, standard, where = json.loads(proc.stdout)
+    assert where.startswith(str(site))
+    assert quick == str(site / "bench_core" / "_baselines" / "quick")
+    assert standard == "None", "no checkout next to the copied package, no standard folder in it"

@@ -337,7 +337,7 @@ def cmd_compare(args, registry) -> int:
     same = self_comparison_note(records, baseline_records)
     report.notes = notes + ([same] if same else [])
     text = report.markdown()
-    print(json.dumps(report.as_json(), indent=1, default=str) if args.json else text)
+    print(json.dumps(report.as_json(), indent=1, default=str, allow_nan=False) if args.json else text)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 1 if report.failed else 0

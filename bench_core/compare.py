@@ -117,9 +117,12 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         import dataclasses
 
+        def finite(row: dict[str, Any]) -> dict[str, Any]:  # strict JSON: no NaN or infinity
+            return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
         return {"profile": self.profile, "ok": not self.failed, "counts": {v: self.counts[v] for v in VERDICT_ORDER},
                 "reasons": self.reasons(), "standing": self.standing, "placements": self.placements,
-                "notes": self.notes, "rows": [dataclasses.asdict(r) for r in self.rows]}
+                "notes": self.notes, "rows": [finite(dataclasses.asdict(r)) for r in self.rows]}
 
     @property
     def counts(self) -> Counter[str]:

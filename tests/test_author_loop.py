@@ -89,15 +89,14 @@ def test_author_loop_new_plugin_check_run_alone_rank_and_compare(tmp_path, _sess
     assert "anova_f (baseline)" in proc.stdout and f"| {NAME} " in proc.stdout
 
     # 6. compare with the packaged baselines: exit 0, the standing first
-    proc = _cli(["compare", "--profile", "quick", "--track", "selectors", "--results", str(results)], env, work)
+    proc = _cli(["compare", "--profile", "quick", "--track", "selectors", "--results", str(results), "--json",
+                 "--output", str(work / "compare.md")], env, work)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    out = proc.stdout
+    report = json.loads(proc.stdout)
+    assert report["ok"] and report["standing"][0]["variant"] == NAME and report["counts"]["new"] == len(datasets)
+    out = (work / "compare.md").read_text()
     assert "compare (quick): OK" in out and f"`{NAME}` (selectors) would rank " in out
     assert out.index("would rank") < out.index("### Changed")
-    proc = _cli(["compare", "--profile", "quick", "--track", "selectors", "--results", str(results), "--json"],
-                env, work)
-    report = json.loads(proc.stdout)
-    assert report["ok"] and report["standing"][0]["variant"] == NAME
 
     # 7. the author commits their own board, then breaks the method (its ranking inverted)
     proc = _cli(["leaderboard", "--profile", "quick", "--track", "selectors", "--results", str(results),

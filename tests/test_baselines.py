@@ -210,6 +210,9 @@ def test_compare_reasons_name_the_regression_and_the_error(registry):
     md = report.markdown()
     assert md.startswith("## featbench compare (quick): FAIL") and "Why it fails:" in md
     assert report.as_json()["reasons"] == report.reasons()
+    report.rows[0].tolerance = float("nan")  # e.g. an improvement over a baseline without spread
+    doc = json.loads(json.dumps(report.as_json(), allow_nan=False))
+    assert doc["rows"][0]["tolerance"] is None and doc["ok"] is False
 
 
 def test_load_baselines_overlays_sources_and_notes_a_self_comparison(registry, tmp_path):

@@ -98,15 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--print", action="store_true", help="also print the Markdown to stdout")
     lb.add_argument("--prune-stale", action="store_true",
                     help="delete stale result files (older protocol, method version, parameters or data)")
+    lb.add_argument("--no-baselines", action="store_true",
+                    help="only your results: do not merge the packaged baseline cells (see bench_core/baselines.py)")
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
-    cmp.add_argument("--baseline", default="leaderboards", help="leaderboards directory (default: leaderboards)")
+    cmp.add_argument("--baseline", action="append",
+                     help="'packaged' (the baselines shipped with featbench, the default) or a folder holding "
+                          "<profile>/<track>.json leaderboards; repeatable, later ones override earlier cells")
     cmp.add_argument("--profile", default="quick", choices=list(PROFILES))
     cmp.add_argument("--track", action="append", help="only this track")
     cmp.add_argument("--tolerance", type=float, default=0.01,
                      help="smallest change of the primary score that counts (default 0.01)")
     cmp.add_argument("--output", help="also write the Markdown report to this file")
+    cmp.add_argument("--json", action="store_true", help="print the report as JSON instead of Markdown")
 
     chk = sub.add_parser("check", help="run the conformance checks on a method")
     chk.add_argument("name", help="method name")
@@ -134,6 +139,11 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--results", help="results directory (default: <cache>/results)")
     st.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
     st.add_argument("--json", action="store_true", help="machine-readable output")
+
+    npl = sub.add_parser("new-plugin", help="write a ready plugin package for one new method (a template)")
+    npl.add_argument("name", help="method (and package) name: lowercase letters, digits, '_'")
+    npl.add_argument("--track", required=True, help="the method's track")
+    npl.add_argument("--dir", help="target folder, absent or empty (default: ./NAME)")
 
     sch = sub.add_parser("schema", help="print the JSON Schema of result files")
     sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
@@ -279,7 +289,10 @@ def cmd_leaderboard(args, registry) -> int:
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
     store.warn_damaged("left out of the leaderboard")
-    if not records:
+    from bench_core.baselines import leaderboard_records, packaged_records, write_baseline
+
+    baseline = [] if args.no_baselines else packaged_records(args.profile, tracks)
+    if not records and not baseline:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
     out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
     usable_directory(out, "--out" if args.out else "leaderboard directory")
@@ -289,10 +302,15 @@ def cmd_leaderboard(args, registry) -> int:
         print(f"pruned {prune_stale(store, records, registry, args.profile)} stale result file(s)", file=sys.stderr)
         records = [r for r in store.iter_records() if r.get("profile") == args.profile
                    and (not tracks or r.get("track") in tracks)]
+    records = leaderboard_records(records, baseline, registry, args.profile, args.no_baselines)
     board = build(records, registry, args.profile)
     for line in board.warnings():
         print(line, file=sys.stderr)
     written = write(board, out, formats)
+    if "json" in formats:
+        from bench_core.leaderboard import partition
+
+        written += write_baseline(partition(records, registry, args.profile)[0], out, args.profile)
     if args.print:
         print(board.markdown())
     print(f"leaderboard: {len(written)} file(s) written to {out}", file=sys.stderr)
@@ -300,23 +318,26 @@ def cmd_leaderboard(args, registry) -> int:
 
 
 def cmd_compare(args, registry) -> int:
-    from bench_core.compare import compare, load_baseline
+    from bench_core.compare import compare, load_baselines, self_comparison_note
     from bench_core.execute.run import default_results_dir
     from bench_core.store import Store
 
     tracks = _names(args.track, "--track")
     for t in tracks or []:
         registry.track(t)
-    baseline = load_baseline(Path(args.baseline) / args.profile, tracks)
+    baseline, baseline_records, notes = load_baselines(args.baseline or ["packaged"], args.profile, tracks, registry)
     store = Store(Path(args.results).expanduser() if args.results else default_results_dir())
     records = [r for r in store.iter_records() if r.get("profile") == args.profile
                and (not tracks or r.get("track") in tracks)]
     store.warn_damaged("left out of the comparison")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
-    report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile)
+    report = compare(baseline, records, registry, tolerance=args.tolerance, profile=args.profile,
+                     baseline_records=baseline_records)
+    same = self_comparison_note(records, baseline_records)
+    report.notes = notes + ([same] if same else [])
     text = report.markdown()
-    print(text)
+    print(json.dumps(report.as_json(), indent=1, default=str, allow_nan=False) if args.json else text)
     if args.output:
         Path(args.output).write_text(text + "\n", encoding="utf-8")
     return 1 if report.failed else 0
@@ -380,9 +401,23 @@ def cmd_schema(args, registry) -> int:
     return 0
 
 
+def cmd_new_plugin(args, registry) -> int:
+    from bench_core.scaffold import new_plugin, plan
+
+    plan(args.name, args.track)  # validates name and track first
+    taken = registry.methods.get(args.track, {}).get(args.name)
+    if taken is not None:
+        raise UsageError(f"a {args.track} method named {args.name!r} already exists (plugin {taken.plugin.name}); "
+                         f"choose another name")
+    root, written = new_plugin(args.name, args.track, args.dir)
+    print(f"wrote {len(written)} file(s) to {root}; next: pip install -e {root}[test] && featbench check "
+          f"{args.name} (see {root / 'README.md'})", file=sys.stderr)
+    return 0
+
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
             "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema,
-            "status": cmd_status}
+            "status": cmd_status, "new-plugin": cmd_new_plugin}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

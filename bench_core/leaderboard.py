@@ -148,6 +148,8 @@ class Cell:
     #: scores a track left out of finished jobs, with its reason (``outputs["<score>_skipped"]``)
     omitted: dict[str, str] = field(default_factory=dict)
     method_version: str = ""
+    #: every result of the cell came from the packaged baselines (:mod:`bench_core.baselines`)
+    baseline: bool = False
 
     @property
     def failed(self) -> bool:
@@ -175,7 +177,7 @@ class Cell:
             "secondary": {k: _r(v) for k, v in sorted(self.secondary.items())},
             "intervals": {k: [_r(a), _r(b)] for k, (a, b) in sorted(self.intervals.items())},
             "fit_s": _r(self.fit_s, 4), "peak_mb": _r(self.peak_mb, 1), "note": self.note,
-            "omitted": dict(sorted(self.omitted.items())),
+            "omitted": dict(sorted(self.omitted.items())), "baseline": self.baseline,
         }
 
 
@@ -373,7 +375,10 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
         tracks[t] = tb
     provenance = {"profile": profile, "featbench": versions, "commits": commits, "results": len(current),
                   "stale": len(stale)}
-    span = _span(current)
+    own = [r for r in current if r.get("origin") != "baseline"]  # merged packaged baselines: bench_core.baselines
+    if len(own) < len(current):
+        provenance["baseline_results"] = len(current) - len(own)
+    span = _span(own)
     if span:
         provenance["span"] = span
     return Board(profile=profile, tracks=tracks, provenance=provenance)
@@ -450,6 +455,7 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
                 cells.append(cell)
                 continue
             cell.method_version = str(group[0]["method_version"])
+            cell.baseline = all(r.get("origin") == "baseline" for r in group)
             cell.n_total = len(group)
             cell.statuses = dict(Counter(r["status"] for r in group))
             done = [r for r in group if r["status"] == "done"]
@@ -584,10 +590,11 @@ def _overall(track, datasets: Mapping[str, list[Cell]], variants: list[str], met
         ranks = {ds: _overall_ranks(datasets[ds], higher) for ds in included}
         rows = []
         for v in variants:
-            rk, applicable, wins, means, failed, control = [], 0, 0, [], 0, None
+            rk, applicable, wins, means, failed, control, baseline = [], 0, 0, [], 0, None, True
             for ds in included:
                 cell = next(c for c in datasets[ds] if c.variant == v)
                 control = cell.control
+                baseline = baseline and (cell.baseline or not cell.n_total)
                 if cell.note.startswith("n/a"):
                     continue
                 applicable += 1
@@ -604,6 +611,7 @@ def _overall(track, datasets: Mapping[str, list[Cell]], variants: list[str], met
                 "mean_rank": _r(float(np.mean(rk)), 3) if rk else None,
                 "ranked": len(rk), "applicable": applicable, "failed": failed, "wins": int(wins),
                 "mean_primary": _r(float(np.mean(means)), 4) if means else None,
+                "baseline": baseline and any(c.baseline for ds in included for c in datasets[ds] if c.variant == v),
             })
         rows.sort(key=lambda r: (r["mean_rank"] is None, r["mean_rank"] if r["mean_rank"] is not None else 0.0,
                                  r["variant"]))
@@ -650,7 +658,7 @@ def _fmt(x: float | None, nd: int = 3) -> str:
 
 def _label(cell: Cell) -> str:
     mark = {"positive": " (+ control)", "negative": " (− control)"}.get(cell.control or "", "")
-    return f"{cell.variant}{mark}"
+    return f"{cell.variant}{mark}{' (baseline)' if cell.baseline else ''}"
 
 
 def _primary_text(cell: Cell) -> str:
@@ -702,7 +710,7 @@ def dataset_rows(tb: TrackBoard, ds: str) -> tuple[list[str], list[list[str]]]:
 
 def _row_label(r: Mapping[str, Any]) -> str:
     mark = {"positive": " (+ control)", "negative": " (− control)"}.get(r.get("control") or "", "")
-    return f"{r['variant']}{mark}"
+    return f"{r['variant']}{mark}{' (baseline)' if r.get('baseline') else ''}"
 
 
 def overall_rows(tb: TrackBoard, block: Mapping[str, Any] | None = None) -> tuple[list[str], list[list[str]]]:
@@ -735,7 +743,10 @@ def _provenance_lines(board: Board, tb: TrackBoard) -> list[str]:
         + ", ".join(f"`{c[:12]}`" for c in p["commits"]),
         f"- primary score `{tb.primary}` ({'higher' if tb.higher_is_better else 'lower'} is better): "
         f"{tb.primary_description}",
-        f"- {sum(c.n_total for cells in tb.datasets.values() for c in cells)} result files; datasets pinned by "
+        f"- {sum(c.n_total for cells in tb.datasets.values() for c in cells)} result files"
+        + (f" ({sum(c.n_total for cells in tb.datasets.values() for c in cells if c.baseline)} from the packaged "
+           "baselines, marked `(baseline)`)" if any(c.baseline for cells in tb.datasets.values() for c in cells)
+           else "") + "; datasets pinned by "
         "fingerprint: " + ", ".join(f"{d} `{f[:12]}`" for d, f in sorted(tb.fingerprints.items())),
     ]
     if p.get("span"):

@@ -464,24 +464,35 @@ def test_compare_markdown_golden():
     assert rep.markdown() == (
         "## featbench compare (quick): FAIL\n\n"
         "1 regressed, 0 failed, 1 improved, 1 new, 0 missing, 1 unchanged\n\n"
-        "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict                              |\n"
-        "|-----------|-----------|----------|--------------|--------------|---------|-------------|--------------------------------------|\n"
-        "| selectors | d1        | a        | 0.9000 (n=3) | 0.7000 (n=3) | -0.2000 | 0.0100      | regressed                            |\n"
-        "| selectors | d0        | e        | 0.5000 (n=2) | 0.5500 (n=2) | +0.0500 | —           | improved                             |\n"
-        "| selectors | d1        | c        | —            | 0.5000 (n=2) | —       | —           | new                                  |\n"
-        "| selectors | d2        | b        | — (n=2)      | — (n=1)      | —       | —           | unchanged: still failing: timeout ×1 |\n\n"
+        "Why it fails:\n\n"
+        "- regressed: selectors / d1 / a: 0.9000 -> 0.7000 (Δ -0.2000, beyond the tolerance 0.0100)\n\n"
         "### New methods among the baselines\n\n"
-        "- `c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)")
+        "- `c` (selectors) would rank d1 2/3; mean rank 2.00 over 1 dataset(s)\n\n"
+        "### Changed, new or failed cells (3)\n\n"
+        "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict   |\n"
+        "|-----------|-----------|----------|--------------|--------------|---------|-------------|-----------|\n"
+        "| selectors | d1        | a        | 0.9000 (n=3) | 0.7000 (n=3) | -0.2000 | 0.0100      | regressed |\n"
+        "| selectors | d0        | e        | 0.5000 (n=2) | 0.5500 (n=2) | +0.0500 | —           | improved  |\n"
+        "| selectors | d1        | c        | —            | 0.5000 (n=2) | —       | —           | new       |\n\n"
+        "<details><summary>1 unchanged and 0 missing cell(s) (missing: in the baseline, not in these results)"
+        "</summary>\n\n"
+        "| track     | dataset   | method   | baseline   | current   | Δ   | tolerance   | verdict                              |\n"
+        "|-----------|-----------|----------|------------|-----------|-----|-------------|--------------------------------------|\n"
+        "| selectors | d2        | b        | — (n=2)    | — (n=1)   | —   | —           | unchanged: still failing: timeout ×1 |\n\n"
+        "</details>")
     ok = Report("smoke", rows=[Row("selectors", "d", "m", "unchanged", 0.5, 0.5, 0.0, 0.01, 1, 1),
                                Row("selectors", "e", "m", "missing", 0.25, None, 0.0, 0.02, 2, 0)])
     assert not ok.failed
     assert ok.markdown() == (
         "## featbench compare (smoke): OK\n\n"
         "0 regressed, 0 failed, 0 improved, 0 new, 1 missing, 1 unchanged\n\n"
+        "<details><summary>1 unchanged and 1 missing cell(s) (missing: in the baseline, not in these results)"
+        "</summary>\n\n"
         "| track     | dataset   | method   | baseline     | current      | Δ       | tolerance   | verdict   |\n"
         "|-----------|-----------|----------|--------------|--------------|---------|-------------|-----------|\n"
         "| selectors | e         | m        | 0.2500 (n=2) | —            | +0.0000 | 0.0200      | missing   |\n"
-        "| selectors | d         | m        | 0.5000 (n=1) | 0.5000 (n=1) | +0.0000 | 0.0100      | unchanged |")
+        "| selectors | d         | m        | 0.5000 (n=1) | 0.5000 (n=1) | +0.0000 | 0.0100      | unchanged |\n\n"
+        "</details>")
     assert Report("q", rows=[Row("t", "d", "m", "failed")]).failed
 
 
@@ -489,8 +500,11 @@ def test_load_baseline_reads_only_leaderboards_of_the_requested_tracks(tmp_path)
     from bench_core.compare import load_baseline
     from bench_core.errors import UsageError
 
-    with pytest.raises(UsageError, match=r"^no baseline leaderboards in .*nowhere \(generate them with "
-                                         r"`featbench leaderboard --out .*nowhere`\)$"):
+    # the hint names reference results, never the results being compared (that would compare them with
+    # themselves)
+    with pytest.raises(UsageError, match=r"^no baseline leaderboards in .*nowhere: pass --baseline DIR, .*"
+                                         r"--results REFERENCE_RESULTS --out DIR/<profile>`\), never from the "
+                                         r"results being compared$"):
         load_baseline(tmp_path / "nowhere")
     (tmp_path / "a.json").write_text(json.dumps({"track": "selectors"}))  # not a leaderboard: no datasets
     (tmp_path / "b.json").write_text(json.dumps([1, 2]))

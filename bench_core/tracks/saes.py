@@ -117,6 +117,12 @@ class SAE(Method):
     #: Set by the protocol before ``fit``: the training budget from the profile.
     budget: dict[str, Any]
 
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        #: Training tokens the last ``fit`` consumed, for the throughput (protocol step 6); a method that
+        #: streams batches sets it (the shared trainer does), ``None`` counts one pass over its rows.
+        self.tokens_seen: float | None = None
+
     def fit(self, acts, ctx: Context) -> None:
         """Learn the dictionary from training activations ``[n, d]``."""
         raise TypeError(f"{type(self).name} does not implement fit()")
@@ -494,7 +500,7 @@ CONSISTENCY_SEED_OFFSET = 1000
 def tokens_seen(sae: SAE, rows) -> float:
     """Training tokens a fit consumed: ``sae.tokens_seen`` when the method sets it (the shared trainer:
     steps × batch size), else one pass over its training rows."""
-    n = getattr(sae, "tokens_seen", None)
+    n = sae.tokens_seen  # an instance attribute (SAE.__init__), so the method process's proxy forwards it
     return float(rows.shape[0] if n is None else n)
 
 

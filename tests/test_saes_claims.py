@@ -136,7 +136,7 @@ def test_seed_consistency_is_one_exactly_for_deterministic_methods(quick_run, re
 def test_splice_fidelity_on_minilm_tokens(registry):
     """On a small MiniLM corpus (48 documents × ≤ 32 tokens, layer 3): the identity splice recovers
     everything (splice_recovered = 1, cosine 1); a TopK SAE at L0 = 16 recovers part of it (between mean
-    ablation, 0, and 1) with a reconstruction FVU below 1; batches are whole documents."""
+    ablation, 0, and 1) with a reconstruction FVU below 1; batches are whole documents; the probes run."""
     import numpy as np
 
     from bench_core.data.cards import card_from_dict
@@ -164,3 +164,8 @@ def test_splice_fidelity_on_minilm_tokens(registry):
     r = topk.scores["splice_recovered@L0=16"]
     assert 0.0 < r < 1.0 and np.isfinite(r)
     assert topk.scores["fvu@L0=16"] < 1.0
+    # k-sparse probing of the package label runs on the document-pooled codes (labelled token data): the
+    # identity's codes are the raw neurons, so its probe equals the raw-neuron probe
+    for k in (1, 2, 5):
+        assert ident.scores[f"probe_k{k}@native"] == pytest.approx(ident.scores[f"probe_k{k}_raw"])
+        assert 0.0 <= topk.scores[f"probe_k{k}@L0=16"] <= 1.0

@@ -79,7 +79,7 @@ every job key.
 
 Versions
 --------
-- 1: no probing, consistency or throughput; the quick profile trained 100,000 tokens at targets {4, 8}.
+- 1: no probing, consistency or throughput scores.
 - 2: probing (step 3), consistency (step 5), throughput (step 6). The fits and their seeds are unchanged, so
   the scores version 1 had are the same; version-1 results lack the new ones (and their job keys lack the
   new settings), so they are rerun, never mixed in.
@@ -493,7 +493,7 @@ class SAEsTrack(Track):
                      _check_output("dictionary", other.dictionary, ndim=2))
 
 
-#: The second seed of the consistency refit is the job's seed plus this (never another job's seed).
+#: The second seed of the consistency refit is the job's seed plus this (the profiles run seeds 0-4).
 CONSISTENCY_SEED_OFFSET = 1000
 
 

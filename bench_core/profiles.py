@@ -51,7 +51,8 @@ PROFILES: dict[str, Profile] = {
                             "reducers": {"auc_k": 30, "pairs": 20_000},
                             "similarity": {"estimation_reps": 2, "runtime_repeats": 1,
                                            "runtime_grid": [[200, 16], [500, 32]]},
-                            "saes": {"l0_targets": [4], "tokens": 30_000, "batch_size": 512, "calib_steps": 3}},
+                            "saes": {"l0_targets": [4], "tokens": 30_000, "batch_size": 512, "calib_steps": 3,
+                                     "consistency_l0": []}},
         ),
         Profile(
             name="quick", tier="quick", seeds=2, sweep=False, timeout_s=120,
@@ -59,7 +60,8 @@ PROFILES: dict[str, Profile] = {
             track_settings={"selectors": {"stability_subsamples": 5}, "reducers": {"auc_k": 50, "pairs": 50_000},
                             "similarity": {"estimation_reps": 3, "runtime_repeats": 1,
                                            "runtime_grid": [[500, 32], [1000, 128]]},
-                            "saes": {"l0_targets": [4, 8], "tokens": 100_000, "batch_size": 512, "calib_steps": 5}},
+                            "saes": {"l0_targets": [4, 8], "tokens": 100_000, "batch_size": 512, "calib_steps": 5,
+                                     "consistency_l0": [8]}},
         ),
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,

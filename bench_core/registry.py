@@ -463,6 +463,15 @@ def model(name: str) -> Callable[[], Any]:
     return _DEFAULT.model(name)
 
 
+def method_class(track: str, name: str) -> type[Method]:
+    """The method class ``name`` of ``track`` from the registry of this process (as :func:`model`): how one
+    track's protocol reuses another track's methods (the SAE track's sparse probing runs a selector)."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = load_registry(strict=False)
+    return _DEFAULT.method(track, name)
+
+
 def _version() -> str:
     from bench_core import __version__
 

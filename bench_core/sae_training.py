@@ -210,6 +210,7 @@ class TrainedSAE(SAE):
         opt = torch.optim.Adam(list(self.p.values()), lr=float(self.params["lr"]))
         bs = int(min(self.budget["batch_size"], n))
         self.total_steps = max(1, int(math.ceil(float(self.budget["tokens"]) / bs)))
+        self.tokens_seen = self.total_steps * bs  # the training throughput counts these (see tracks.saes)
         perm = torch.randperm(n, generator=gen, device=ctx.device)
         pos = 0
         t0 = time.perf_counter()

@@ -122,3 +122,38 @@ def test_omp_codes_match_scikit_learn():
     ref = orthogonal_mp_gram(D @ D.T, D @ X.T, n_nonzero_coefs=4).T
     np.testing.assert_allclose(z, ref, atol=1e-5)
     assert np.all((z != 0).sum(1) <= 4)
+
+
+@pytest.mark.parametrize("cls", [classical.FastICA, classical.DictLearningOMP, classical.NMF])
+def test_a_reused_k_free_fit_equals_a_fresh_fit(cls):
+    """FastICA, dictionary learning and NMF read k only in ``encode``, so the protocol's fit at the next
+    target reuses the last fit (``classical._FitIgnoresK``): the reused dictionary equals a fresh fit's
+    (fresh: the memo cleared, so the kit's determinism check, which would hit the memo, is covered here),
+    the codes follow the new k, and another seed or other rows fit again."""
+    from bench_core.tracks.base import Context
+
+    x = torch.randn(512, 8, generator=torch.Generator().manual_seed(0))
+    params = dict(cls.profile_params["smoke"])
+    classical._FitIgnoresK._last_fit.clear()
+    a = cls(k=2, **params)
+    a.fit(x, Context(seed=3))
+    assert a.tokens_seen is None  # a fresh fit: one pass over its rows
+    reused = cls(k=4, **params)
+    reused.fit(x, Context(seed=3))
+    assert reused.tokens_seen == 0.0  # nothing trained
+    classical._FitIgnoresK._last_fit.clear()
+    fresh = cls(k=4, **params)
+    fresh.fit(x, Context(seed=3))
+    assert fresh.tokens_seen is None
+    torch.testing.assert_close(reused.dictionary, fresh.dictionary, rtol=0, atol=0)
+    torch.testing.assert_close(a.dictionary, fresh.dictionary, rtol=0, atol=0)
+    za, z4 = a.encode(x), reused.encode(x)
+    assert int((za != 0).sum(1).max()) <= 2 and int((z4 != 0).sum(1).max()) <= 4
+    assert float((z4 != 0).sum(1).float().mean()) > float((za != 0).sum(1).float().mean())
+    torch.testing.assert_close(z4, fresh.encode(x), rtol=0, atol=0)
+    other_seed = cls(k=4, **params)
+    other_seed.fit(x, Context(seed=4))
+    assert other_seed.tokens_seen is None
+    other_rows = cls(k=4, **params)
+    other_rows.fit(x[:256], Context(seed=4))
+    assert other_rows.tokens_seen is None

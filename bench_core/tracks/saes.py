@@ -24,7 +24,7 @@ profile (methods trained by gradient descent use it; others may ignore it). Meth
 ``requires=("planted_dictionary",)`` (the positive control) receive the planted directions as
 ``ctx.planted_dictionary``.
 
-Protocol (version 1)
+Protocol (version 2)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
 
@@ -44,15 +44,45 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy; on
    transformer token data (``doc``/``position`` arrays, ``info["layer"]``; batches are whole documents) splice
    fidelity through the model ``splice_model`` (``splice_cosine``, ``splice_recovered`` relative to mean
-   ablation; see :func:`evaluate`). Each is
-   reported as ``<score>@L0=<target>`` (the achieved L0 as ``l0@L0=<target>``; methods without a sparsity
-   knob as ``<score>@native``).
+   ablation; see :func:`evaluate`); on labelled data (at least two classes on each side of the split)
+   **k-sparse probing** of the label, ``probe_k<k>`` for ``k`` in ``probe_ks`` (default {1, 2, 5}):
+   the selectors-track method ``probe_selector`` (default ``anova_f``) chooses ``k`` latents of the
+   document-pooled codes of the training rows and the selectors track's fixed ``logreg`` evaluator is
+   scored by balanced accuracy on the evaluation documents — feature selection over latents, computed by
+   the selectors track's own functions (:mod:`bench_core.tracks.sae_probing`); the same probe on the raw
+   neurons is ``probe_k<k>_raw`` (once per job). Each is reported as ``<score>@L0=<target>`` (the achieved
+   L0 as ``l0@L0=<target>``; methods without a sparsity knob as ``<score>@native``).
 4. **Primary score** ``fvu_auc``: the normalized area under FVU versus log(target L0) (the mean of the curve
-   over log L0; lower is better); ``mcc_auc`` the same for MCC on planted data (higher is better). A method
-   without a sparsity knob gets neither (``outputs["fvu_auc_skipped"]`` says why).
+   over log L0; lower is better); ``mcc_auc`` the same for MCC on planted data (higher is better),
+   ``probe_k<k>_auc`` for the probes. A method without a sparsity knob gets none of them
+   (``outputs["fvu_auc_skipped"]`` says why).
+5. **Seed-to-seed consistency** at each target of ``consistency_l0`` that is also an L0 target (default
+   {16}; methods without a knob: at their own L0): a second fit of the method, identical but for the seed
+   ``seed + 1000`` (:data:`CONSISTENCY_SEED_OFFSET`), with the same sparsity value (``k = target``, or the
+   calibrated penalty, on the same rows as the evaluated fit); ``consistency@L0=<target>`` is the MCC
+   (Hungarian, ``|cos|``) between the two dictionaries (O'Neill et al., arXiv 2505.20254), and
+   ``consistency`` its mean over those targets. Why within a job: the harness runs seeds as separate jobs
+   on *different splits* (on the transformer tier, different training documents), so an MCC between two
+   jobs' dictionaries would mix the seed with the data; this refit changes nothing but the seed (the
+   initialisation and the batch order). A deterministic method scores 1. Its fit time is
+   ``outputs["consistency_fit_s"]``, outside ``fit_time_s``.
+6. **Throughput and memory**: ``train_tokens_per_s`` = the training tokens of every fit of the job
+   (evaluated fits, calibration probes, the consistency refit) over their summed fit seconds; a method on the
+   shared trainer counts steps × batch size (:func:`tokens_seen`), any other method one pass over its
+   training rows. A wall-clock figure: compare it within one run on one machine. Peak memory is the
+   harness's per-job ``memory.peak_delta_mb`` (the leaderboard's ``peak MiB``); ``outputs["activation_mb"]``
+   is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
-Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``) come from the profile and
-are part of every job key.
+Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``,
+``splice_model``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
+every job key.
+
+Versions
+--------
+- 1: no probing, consistency or throughput scores.
+- 2: probing (step 3), consistency (step 5), throughput (step 6). The fits and their seeds are unchanged, so
+  the scores version 1 had are the same; version-1 results lack the new ones (and their job keys lack the
+  new settings), so they are rerun, never mixed in.
 """
 
 from __future__ import annotations
@@ -66,6 +96,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 import numpy as np
 
 from bench_core.errors import DeclarationError, InvalidOutput
+from bench_core.tracks import sae_probing
 from bench_core.tracks.base import Context, JobOutput, Method, Score, Tags, Track
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -85,6 +116,12 @@ class SAE(Method):
     penalty_range: ClassVar[tuple[float, float]] = (1e-4, 1.0)
     #: Set by the protocol before ``fit``: the training budget from the profile.
     budget: dict[str, Any]
+
+    def __init__(self, **params: Any) -> None:
+        super().__init__(**params)
+        #: Training tokens the last ``fit`` consumed, for the throughput (protocol step 6); a method that
+        #: streams batches sets it (the shared trainer does), ``None`` counts one pass over its rows.
+        self.tokens_seen: float | None = None
 
     def fit(self, acts, ctx: Context) -> None:
         """Learn the dictionary from training activations ``[n, d]``."""
@@ -121,7 +158,7 @@ class SAE(Method):
 
 METRICS = ("fvu", "nmse", "cosine", "l0", "l1", "dead_fraction", "dense_fraction", "shrinkage", "l2_ratio",
            "afa_error", "max_decoder_cosine", "mcc", "mmcs", "uniqueness", "precision", "recall", "f1",
-           "absorption", "splice_cosine", "splice_recovered")
+           "absorption", "splice_cosine", "splice_recovered", "probe_k<k>", "consistency")
 LOWER_IS_BETTER = {"fvu", "nmse", "dead_fraction", "dense_fraction", "afa_error", "max_decoder_cosine",
                    "absorption"}
 _CURVE_RE = re.compile(r"^fvu@L0=(\d+)$")
@@ -168,6 +205,14 @@ def fit_one(method: SAE, X, budget: Mapping[str, Any], ctx: Context, **override:
     return sae, time.perf_counter() - t0
 
 
+def calibration_rows(X, settings: Mapping[str, Any]):
+    """``(fit rows, held-out slice)`` of the calibration: the held-out slice is the last ``calib_holdout``
+    fraction of the training rows."""
+    n = X.shape[0]
+    n_hold = max(1, int(round(n * float(settings["calib_holdout"]))))
+    return X[: n - n_hold], X[n - n_hold:]
+
+
 def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context,
                       memo: dict) -> tuple[SAE, float, float, list]:
     """Protocol step 2 for ``"penalty"`` methods: bisection on log(value) within ``penalty_range`` so that
@@ -175,9 +220,7 @@ def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any]
     the training rows minus the slice; fits are memoised by value within the job (the targets share their
     first probes). Returns the fit whose held-out L0 is closest to the target in log, its value, its
     held-out L0 and the trace ``[(value, held-out L0), ...]``."""
-    n = X.shape[0]
-    n_hold = max(1, int(round(n * float(settings["calib_holdout"]))))
-    fit_rows, hold = X[: n - n_hold], X[n - n_hold:]
+    fit_rows, hold = calibration_rows(X, settings)
     lo, hi = (math.log(v) for v in type(method).penalty_range)
     budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
     trace, best = [], None
@@ -311,6 +354,11 @@ class SAEsTrack(Track):
                                "(lower is better)", higher_is_better=False)
     scores = (
         Score("mcc_auc", "normalized area under MCC (Hungarian) vs log target L0, planted data"),
+        Score("consistency", "MCC between the dictionaries of the job's seed and seed + 1000 (mean over the "
+                             "consistency targets)"),
+        Score("train_tokens_per_s", "training tokens per second of fit, all fits of the job"),
+        Score("probe_k<k>_auc", "normalized area under the k-sparse probe's balanced accuracy vs log target L0"),
+        Score("probe_k<k>_raw", "the k-sparse probe's balanced accuracy on the raw neurons"),
         *(Score(f"{m}@L0=<target>", f"{m} at the target L0 (see bench_core.metrics.sae)",
                 higher_is_better=m not in LOWER_IS_BETTER) for m in METRICS),
     )
@@ -325,10 +373,15 @@ class SAEsTrack(Track):
             "calib_holdout": 0.1,
             "eval_batch": 2048,
             "splice_model": "minilm",
+            "probe_ks": [1, 2, 5],
+            "probe_selector": "anova_f",
+            "consistency_l0": [16],
         }
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
-        return [("mcc_auc", "MCC AUC")] + [(f"{m}@L0={t}", f"{m}@{t}") for t in (4, 8, 16, 32, 64)
+        return [("mcc_auc", "MCC AUC"), ("consistency", "seed MCC"), ("train_tokens_per_s", "tokens/s"),
+                ("probe_k1_auc", "probe k1"), ("probe_k1_raw", "k1 raw"), ("probe_k5_auc", "probe k5"),
+                ("probe_k5_raw", "k5 raw")] + [(f"{m}@L0={t}", f"{m}@{t}") for t in (4, 8, 16, 32, 64)
                                             for m in ("l0", "mcc", "f1")]
 
     def curve_point(self, score: str) -> float | None:
@@ -351,41 +404,106 @@ class SAEsTrack(Track):
         batch = int(settings["eval_batch"])
         splice = splice_runner(dataset, settings, X)
         scores: dict[str, float] = {}
-        outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0])}
+        outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0]),
+                                   "activation_mb": (X.numel() + X_eval.numel()) * 4 / 2**20}
+        prober = None
+        if settings.get("probe_ks") and sae_probing.applies(dataset, sp_train, sp_test):
+            prober = sae_probing.Prober(dataset, sp_train, sp_test, X, X_eval, settings, ctx)
+            for k, v in prober.raw().items():
+                scores[f"probe_k{k}_raw"] = v
+            ctx.step("probing the raw neurons")
+        ledger: list[tuple[float, float]] = []  # (training tokens, seconds) of every fit of the job
         fit_time = 0.0
         sp = method.sparsity_param
         if sp is None:
             sae, t = fit_one(method, X, budget, ctx)
             fit_time += t
+            ledger.append((tokens_seen(sae, X), t))
             ctx.step("fit")
             res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
+            if prober is not None:
+                res.update({f"probe_k{k}": v for k, v in prober.scores(sae.encode).items()})
             ctx.step("evaluation")
             scores.update({f"{k}@native": v for k, v in res.items()})
+            if settings.get("consistency_l0"):
+                scores["consistency@native"] = self._consistency(sae, method, X, budget, {}, ctx, ledger, outputs)
+                scores["consistency"] = scores["consistency@native"]
+            scores["train_tokens_per_s"] = _throughput(ledger)
             outputs["fvu_auc_skipped"] = f"{method.name} has no sparsity parameter: one point at its own L0"
             return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)
         targets = [int(t) for t in settings["l0_targets"] if 1 <= int(t) < d]
         if not targets:
             raise InvalidOutput(f"no L0 target below d = {d}")
         fvu, mcc, calib, memo = [], [], {}, {}
+        probes: dict[int, list[float]] = {}
         for t in targets:
             if method.sparsity_mode == "k":
                 sae, ft = fit_one(method, X, budget, ctx, **{sp: t})
+                ledger.append((tokens_seen(sae, X), ft))
+                override, rows = {sp: t}, X
                 ctx.step(f"fit L0={t}")
             else:
                 sae, value, hold_l0, trace, ft = calibrate_penalty(method, X, t, settings, ctx, memo)
                 calib[str(t)] = {"value": value, "holdout_l0": hold_l0, "trace": trace}
+                override, rows = {sp: value}, calibration_rows(X, settings)[0]
             fit_time += ft
             res = evaluate(sae, X_eval, dataset, sp_test, batch, ctx.device, splice)
+            if prober is not None:
+                for k, v in prober.scores(sae.encode).items():
+                    res[f"probe_k{k}"] = v
+                    probes.setdefault(k, []).append(v)
             ctx.step(f"evaluation L0={t}")
+            if t in {int(c) for c in settings.get("consistency_l0") or ()}:
+                res["consistency"] = self._consistency(sae, method, rows, budget, override, ctx, ledger, outputs)
             for k, v in res.items():
                 scores[f"{k}@L0={t}"] = float(v)
             fvu.append(res["fvu"])
             if "mcc" in res:
                 mcc.append(res["mcc"])
+        ledger.extend((tokens_seen(sae, X), ft) for sae, ft, _l0 in memo.values())
         scores["fvu_auc"] = normalized_area_log(targets, fvu)
         if mcc:
             scores["mcc_auc"] = normalized_area_log(targets, mcc)
+        for k, vals in probes.items():
+            if len(vals) == len(targets):
+                scores[f"probe_k{k}_auc"] = normalized_area_log(targets, vals)
+        cons = [v for k, v in scores.items() if k.startswith("consistency@L0=")]
+        if cons:
+            scores["consistency"] = float(np.mean(cons))
+        scores["train_tokens_per_s"] = _throughput(ledger)
         outputs["l0_targets"] = targets
         if calib:
             outputs["calibration"] = calib
         return JobOutput(scores=scores, fit_time_s=fit_time, outputs=outputs)
+
+    @staticmethod
+    def _consistency(sae: SAE, method: SAE, rows, budget, override: Mapping[str, Any], ctx: Context,
+                     ledger: list, outputs: dict) -> float:
+        """Protocol step 5: a second fit of the same method on the same rows with the same sparsity value
+        and seed ``ctx.seed + CONSISTENCY_SEED_OFFSET``; the MCC (Hungarian, |cos|) between the two
+        dictionaries."""
+        from bench_core.metrics import sae as M
+
+        ctx2 = replace(ctx, seed=int(ctx.seed) + CONSISTENCY_SEED_OFFSET)
+        other, t = fit_one(method, rows, budget, ctx2, **override)
+        ledger.append((tokens_seen(other, rows), t))
+        outputs["consistency_fit_s"] = outputs.get("consistency_fit_s", 0.0) + t
+        ctx.step("consistency refit")
+        return M.mcc(_check_output("dictionary", sae.dictionary, ndim=2),
+                     _check_output("dictionary", other.dictionary, ndim=2))
+
+
+#: The second seed of the consistency refit is the job's seed plus this (the profiles run seeds 0-4).
+CONSISTENCY_SEED_OFFSET = 1000
+
+
+def tokens_seen(sae: SAE, rows) -> float:
+    """Training tokens a fit consumed: ``sae.tokens_seen`` when the method sets it (the shared trainer:
+    steps × batch size), else one pass over its training rows."""
+    n = sae.tokens_seen  # an instance attribute (SAE.__init__), so the method process's proxy forwards it
+    return float(rows.shape[0] if n is None else n)
+
+
+def _throughput(ledger: list[tuple[float, float]]) -> float:
+    tokens, secs = sum(t for t, _ in ledger), sum(s for _, s in ledger)
+    return tokens / secs if secs > 0 else float("nan")

@@ -221,6 +221,26 @@ def stability_k(d: int, settings: Mapping[str, Any], gt) -> int:
     return len(gt["strict"]) if gt else min(int(settings["stability_k"]), d - 1)
 
 
+def fit_sets(method: Selector, X: np.ndarray, y, ks: list[int], ctx: Context):
+    """Protocol step 2: the selected sets ``{k: indices}`` of ``method`` on training rows ``X`` (labels ``y``, or
+    ``None`` for an unsupervised method) for every ``k`` of ``ks``: one ``rank`` call whose order gives every
+    ``k`` (ties broken by ``ctx.rng(104729)``), or one ``select`` call per ``k``. Returns ``(order or None,
+    sets, {k: select time})``. Shared with the SAE track's sparse probing (selection over latents)."""
+    d = X.shape[1]
+    if method.implements_rank():
+        scores = validate_scores(method.rank(X.copy(), None if y is None else y.copy(), ctx), d)
+        order = order_from_scores(scores, ctx.rng(104729))
+        ctx.step("fit")
+        return order, {k: order[:k] for k in ks}, {}
+    sets, times = {}, {}
+    for k in ks:
+        t0 = time.perf_counter()
+        sets[k] = validate_indices(method.select(X.copy(), None if y is None else y.copy(), k, ctx), k, d)
+        times[k] = time.perf_counter() - t0
+        ctx.step(f"fit k={k}")
+    return None, sets, times
+
+
 class SelectorsTrack(Track):
     name = "selectors"
     hook = "featbench_register_selectors"
@@ -285,19 +305,7 @@ class SelectorsTrack(Track):
 
     # ------------------------------------------------------------------------------------------ protocol
     def _fit_sets(self, method: Selector, X: np.ndarray, y, ks: list[int], ctx: Context):
-        d = X.shape[1]
-        if method.implements_rank():
-            scores = validate_scores(method.rank(X.copy(), None if y is None else y.copy(), ctx), d)
-            order = order_from_scores(scores, ctx.rng(104729))
-            ctx.step("fit")
-            return order, {k: order[:k] for k in ks}, {}
-        sets, times = {}, {}
-        for k in ks:
-            t0 = time.perf_counter()
-            sets[k] = validate_indices(method.select(X.copy(), None if y is None else y.copy(), k, ctx), k, d)
-            times[k] = time.perf_counter() - t0
-            ctx.step(f"fit k={k}")
-        return None, sets, times
+        return fit_sets(method, X, y, ks, ctx)
 
     def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
         assert isinstance(method, Selector)

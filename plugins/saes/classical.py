@@ -22,6 +22,35 @@ def _topk_abs(z: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(z).scatter_(1, idx, z.gather(1, idx))
 
 
+class _FitIgnoresK:
+    """For methods whose ``fit`` does not read ``k`` (``k`` only picks the codes in ``encode``): the protocol
+    fits once per target L0, so the state of the last fit (one per class, in this process) is reused when the
+    parameters other than ``k``, the seed, the device and the training rows (a SHA-256 of their bytes) are
+    the same. The reused state is what a refit would compute (the fits are deterministic given the seed), so
+    scores are unchanged; only the repeated work goes. A reuse counts no training tokens (``tokens_seen`` 0)."""
+
+    _last_fit: dict[str, tuple] = {}
+
+    def fit(self, acts, ctx):
+        import hashlib
+
+        t = torch.as_tensor(acts).detach()
+        digest = hashlib.sha256(t.cpu().contiguous().numpy().tobytes()).hexdigest()
+        key = (tuple(sorted((n, repr(v)) for n, v in self.params.items() if n != "k")), int(ctx.seed),
+               str(ctx.device), tuple(t.shape), digest)
+        hit = _FitIgnoresK._last_fit.get(type(self).name)
+        if hit is not None and hit[0] == key:
+            self.__dict__.update(hit[1])
+            self.tokens_seen = 0.0
+            return
+        self.fit_state(acts, ctx)
+        state = {n: v for n, v in self.__dict__.items() if n not in ("params", "budget", "tokens_seen")}
+        _FitIgnoresK._last_fit[type(self).name] = (key, state)
+
+    def fit_state(self, acts, ctx):  # pragma: no cover - each method defines it
+        raise NotImplementedError
+
+
 def _rows(acts, limit: int, ctx) -> np.ndarray:
     X = torch.as_tensor(acts).detach().cpu().double().numpy()
     if X.shape[0] > limit:
@@ -29,7 +58,7 @@ def _rows(acts, limit: int, ctx) -> np.ndarray:
     return X
 
 
-class FastICA(_Linear):
+class FastICA(_FitIgnoresK, _Linear):
     """FastICA (scikit-learn, unit-variance whitening, ``d`` components; A26): atoms are the columns of the
     mixing matrix, codes the k sources of largest |value| of each row (least-squares sources, then top-k);
     fitted on up to ``max_rows`` training rows."""
@@ -43,7 +72,7 @@ class FastICA(_Linear):
                 reimplementation_of="A. Hyvärinen, E. Oja, Independent component analysis: algorithms and "
                                     "applications (Neural Networks 13, 2000)")
 
-    def fit(self, acts, ctx):
+    def fit_state(self, acts, ctx):
         from sklearn.decomposition import FastICA as SkICA
 
         X = _rows(acts, int(self.params["max_rows"]), ctx)
@@ -62,7 +91,7 @@ class FastICA(_Linear):
         return _topk_abs(s, int(self.params["k"]))
 
 
-class DictLearningOMP(_Linear):
+class DictLearningOMP(_FitIgnoresK, _Linear):
     """Mini-batch dictionary learning (scikit-learn ``MiniBatchDictionaryLearning``, Mairal et al. 2009) on the
     centred, scaled training rows, ``width × d`` atoms, lasso codes (coordinate descent) during learning
     (``alpha``), and k-sparse OMP codes
@@ -77,7 +106,7 @@ class DictLearningOMP(_Linear):
                 reimplementation_of="J. Mairal, F. Bach, J. Ponce, G. Sapiro, Online dictionary learning for sparse "
                                     "coding (ICML 2009)")
 
-    def fit(self, acts, ctx):
+    def fit_state(self, acts, ctx):
         from sklearn.decomposition import MiniBatchDictionaryLearning
 
         X = _rows(acts, int(self.params["max_rows"]), ctx)
@@ -100,7 +129,7 @@ class DictLearningOMP(_Linear):
         return omp_codes(self.D, x - self.b.to(x.device), int(self.params["k"]))
 
 
-class NMF(_Linear):
+class NMF(_FitIgnoresK, _Linear):
     """NMF (scikit-learn, A24's DFF factorisation) on shifted data. Signed activations are made non-negative
     by splitting the centred input into its positive and negative parts, x' = [ReLU(x − μ), ReLU(μ − x)] ∈
     R^{2d}_{≥0} (μ the training mean), which NMF factorises with ``width × d`` non-negative atoms A ∈
@@ -120,7 +149,7 @@ class NMF(_Linear):
     def _split(xc: np.ndarray) -> np.ndarray:
         return np.concatenate([np.maximum(xc, 0), np.maximum(-xc, 0)], axis=1)
 
-    def fit(self, acts, ctx):
+    def fit_state(self, acts, ctx):
         from sklearn.decomposition import NMF as SkNMF
 
         X = _rows(acts, int(self.params["max_rows"]), ctx)

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--print", action="store_true", help="also print the Markdown to stdout")
     lb.add_argument("--prune-stale", action="store_true",
                     help="delete stale result files (older protocol, method version, parameters or data)")
+    lb.add_argument("--highlight", action="append", metavar="METHOD",
+                    help="mark this method (or variant) in the HTML tables and plots (repeatable)")
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -281,6 +283,9 @@ def cmd_leaderboard(args, registry) -> int:
     store.warn_damaged("left out of the leaderboard")
     if not records:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    from bench_core.report import check_highlight
+
+    highlight = check_highlight(args.highlight or [], records)  # repeated, not split: variants hold commas
     out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
     usable_directory(out, "--out" if args.out else "leaderboard directory")
     if args.prune_stale:
@@ -292,7 +297,7 @@ def cmd_leaderboard(args, registry) -> int:
     board = build(records, registry, args.profile)
     for line in board.warnings():
         print(line, file=sys.stderr)
-    written = write(board, out, formats)
+    written = write(board, out, formats, highlight)
     if args.print:
         print(board.markdown())
     print(f"leaderboard: {len(written)} file(s) written to {out}", file=sys.stderr)

@@ -18,7 +18,6 @@ from bench_core.report import check_highlight, highlighted_variants
 from bench_core.report.page import math_text, slug
 from bench_core.report.plots import HIGHLIGHT, N_TOP, curve_style, rank_matrix, top_variants, variant_order
 from cdp_pipe import Browser, find_chromium
-from conftest import run_cli
 from report_fixture import synthetic
 from test_leaderboard_compare import fixture_records
 
@@ -239,20 +238,22 @@ def test_check_highlight_accepts_methods_and_variants_and_refuses_unknown_names(
     assert highlighted_variants(board, ["beta"]) == {"beta"}
 
 
-def test_cli_highlight_unknown_is_one_line_exit_2_nothing_written_and_known_marks_the_page(tmp_path):
+def test_cli_highlight_unknown_is_one_line_exit_2_nothing_written_and_known_marks_the_page(tmp_path, capsys):
+    from bench_core.cli import main
+
     results = tmp_path / "results"
     for r in fixture_records():
         path = results / r["track"] / r["dataset"] / r["method"] / f"{r['key']}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(r))
     out = tmp_path / "lb"
-    bad = run_cli(["leaderboard", "--results", str(results), "--out", str(out), "--highlight", "betta"])
-    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0, bad.stderr
-    assert "unknown --highlight method 'betta'" in bad.stderr and "did you mean 'beta'" in bad.stderr
+    assert main(["leaderboard", "--results", str(results), "--out", str(out), "--highlight", "betta"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0, err
+    assert "unknown --highlight method 'betta'" in err and "did you mean 'beta'" in err
     assert not out.exists() or not any(out.iterdir())
-    good = run_cli(["leaderboard", "--results", str(results), "--out", str(out), "--highlight", "beta",
-                    "--format", "html"])
-    assert good.returncode == 0, good.stderr
+    assert main(["leaderboard", "--results", str(results), "--out", str(out), "--highlight", "beta",
+                 "--format", "html"]) == 0
     text = (out / "index.html").read_text()
     assert '<tr class="hl"><td class="num" data-sort="2.0">2</td><td>beta</td>' in text
     assert "highlighted: <mark>beta</mark>" in text

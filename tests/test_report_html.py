@@ -16,7 +16,9 @@ from bench_core.errors import UsageError
 from bench_core.leaderboard import _fmt, _fmt_count, build, dataset_rows, write
 from bench_core.report import check_highlight, highlighted_variants
 from bench_core.report.page import math_text, slug
-from bench_core.report.plots import HIGHLIGHT, N_TOP, curve_style, rank_matrix, top_variants, variant_order
+from bench_core.report.plots import (
+    HIGHLIGHT, N_TOP, curve_style, log_ticks, rank_matrix, top_variants, variant_order,
+)
 from cdp_pipe import Browser, find_chromium
 from report_fixture import synthetic
 from test_leaderboard_compare import fixture_records
@@ -203,6 +205,12 @@ def test_curves_colour_the_best_few_grey_the_rest_dash_the_controls_and_mark_the
     hl = curve_style(tb, low, highlight={low})
     assert hl["color"] == HIGHLIGHT and hl["lw"] > max(s["lw"] for s in styles.values())
     assert low not in top_variants(tb, {low}) and len(top_variants(tb, {low})) == N_TOP
+
+
+def test_log_axis_ticks_are_the_curve_points_thinned_to_stay_apart():
+    assert log_ticks([1, 2, 5, 10, 20, 50, 100, 200]) == [1, 2, 5, 10, 20, 50, 100, 200]
+    assert log_ticks([1, 2, 5, 6, 10, 12, 18, 20]) == [1, 2, 5, 10, 20], "18 and 20 would overlap"
+    assert log_ticks([4]) == [4] and log_ticks([4, 64]) == [4, 64]
 
 
 # ------------------------------------------------------------------------------------------ formatting

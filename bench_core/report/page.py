@@ -132,8 +132,9 @@ def context(board, plots: Mapping[str, bytes], highlight: Collection[str] = (),
                 "caption": (f"Colour: the rank of each method's mean {tb.primary} within each dataset (column), "
                             "scaled per dataset from the best (yellow) to the worst (dark) of its complete cells, "
                             "so that a hard dataset does not hide the differences between methods. Number: the "
-                            f"mean {tb.primary} itself. Grey with † : short of seeds, unranked. Blank: no "
-                            "finished job. Rows in overall order."),
+                            f"mean {tb.primary} itself. Grey with †: short of seeds, unranked. A status "
+                            "(timeout, error): every job of the cell failed. n/a: the method does not apply to "
+                            "the dataset. Blank: never run. Rows in overall order."),
             })
         curves = _img(plots, f"{tb.track}-curves.png")
         if curves:

@@ -5,7 +5,8 @@ Pictures of numbers computed and tested in :mod:`bench_core.leaderboard`; nothin
 - :func:`heatmap` — methods × datasets, coloured by the method's rank within each dataset (the board's rank
   of complete cells, scaled per column from best to worst: ``(rank − 1) / (n_ranked − 1)``), so that the
   difficulty of a dataset does not hide the differences between methods. Each cell prints the mean primary
-  score; a cell short of seeds (unranked) is grey with ``†``; a cell without a finished job is blank.
+  score; a cell short of seeds (unranked) is grey with ``†``; a cell whose jobs all failed names the
+  status (``timeout``); a method not applicable to the dataset reads ``n/a``; a cell never run is blank.
 - :func:`curves` — one panel per dataset of the track's curve (score against k, or against the target L0),
   log x axis with plain-number ticks. Readable with 30 methods: the best :data:`N_TOP` non-control methods by
   overall standing in colour, the positive control black dashed, the negative control grey dashed, every
@@ -82,7 +83,8 @@ def rank_matrix(tb) -> dict[str, Any]:
     ``good[i, j]`` is 1 for the best complete cell of dataset j and 0 for its worst:
     ``1 − (rank − 1) / (n_ranked − 1)`` with the board's per-dataset rank (1 when one cell is ranked), NaN
     for an unranked cell. ``value`` is the mean primary score, ``short`` marks cells with a mean but short of
-    seeds, ``failed`` maps a cell attempted without any score to its first non-done status.
+    seeds, ``failed`` maps a cell attempted without any score to its first non-done status, and a cell not
+    applicable to the dataset (the oracle on real data, say) to ``n/a``.
     """
     dsets = list(tb.datasets)
     variants = variant_order(tb)
@@ -103,6 +105,8 @@ def rank_matrix(tb) -> dict[str, Any]:
                 short[i, j] = True
             if c.mean is None and c.n_total:
                 failed[(i, j)] = sorted(s for s in c.statuses if s != "done")[0] if c.failed else "no score"
+            elif c.mean is None and c.note.startswith("n/a"):
+                failed[(i, j)] = "n/a"
     return {"variants": variants, "datasets": dsets, "good": good, "value": value, "short": short,
             "failed": failed}
 
@@ -152,7 +156,7 @@ def heatmap(tb, highlight: Collection[str] = ()) -> bytes | None:
     cbar = fig.colorbar(im, ax=ax, ticks=[0.0, 1.0], fraction=0.04, pad=0.02)
     cbar.ax.set_yticklabels(["worst", "best"], fontsize=8)
     cbar.set_label("rank within the dataset", fontsize=8)
-    ax.set_title(f"{tb.track}: colour = rank of {tb.primary} within each dataset; number = mean {tb.primary}",
+    ax.set_title(f"{tb.track}: colour = rank of {tb.primary} within each dataset\nnumber = mean {tb.primary}",
                  fontsize=9)
     return _png(fig)
 
@@ -167,6 +171,20 @@ def _line_style(v: str, control: str | None, top: list[str], highlight: Collecti
     if v in top:
         return {"color": PALETTE[top.index(v) % len(PALETTE)], "lw": 1.7, "ls": "-", "zorder": 4}
     return {"color": "0.78", "lw": 0.8, "ls": "-", "zorder": 2}
+
+
+def log_ticks(xs: list[float], n: int = 9) -> list[float]:
+    """The curve's own x values as tick positions on a log axis, thinned so that neighbours are at least
+    1/``n`` of the axis span apart (in log10): both ends kept, then the others from the left."""
+    if len(xs) <= 2:
+        return list(xs)
+    lo, hi = math.log10(xs[0]), math.log10(xs[-1])
+    gap = (hi - lo) / n
+    kept = [xs[0]]
+    for x in xs[1:-1]:
+        if math.log10(x) - math.log10(kept[-1]) >= gap and hi - math.log10(x) >= gap:
+            kept.append(x)
+    return kept + [xs[-1]]
 
 
 def top_variants(tb, highlight: Collection[str] = (), n_top: int = N_TOP) -> list[str]:
@@ -207,11 +225,7 @@ def curves(tb, highlight: Collection[str] = (), n_top: int = N_TOP) -> bytes | N
             style = _line_style(v, controls.get(v), top, highlight)
             ax.plot(xs, ys, marker="." if style["zorder"] > 2 else None, ms=4, **style)
         ax.set_xscale("log")
-        ticks = sorted(x for x in xs_all if x > 0)
-        if len(ticks) > 9:  # thin to about 8 ticks, keeping both ends
-            keep = sorted(set(np.linspace(0, len(ticks) - 1, 8).round().astype(int)))
-            ticks = [ticks[i] for i in keep]
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_locator(FixedLocator(log_ticks(sorted(x for x in xs_all if x > 0))))
         ax.xaxis.set_major_formatter(plain)
         ax.xaxis.set_minor_locator(NullLocator())
         ax.grid(True, which="major", color="0.92", lw=0.6)
@@ -228,8 +242,7 @@ def curves(tb, highlight: Collection[str] = (), n_top: int = N_TOP) -> bytes | N
     if rest > 0:
         handles.append(Line2D([], [], color="0.78", lw=0.8))
         labels.append(f"{rest} other method(s)")
-    fig.suptitle(f"{tb.track}: {tb.curve_label} (mean over seeds; the best {len(top)} by overall rank in colour)",
-                 fontsize=10)
+    fig.suptitle(f"{tb.track}: {tb.curve_label}", fontsize=10)
     fig.tight_layout()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     return _png(fig)

@@ -285,10 +285,16 @@ def cd_diagram(friedman: Mapping[str, Any], title: str, highlight: Collection[st
         ax.plot([r, r], [top, top + 0.08], color="black", lw=1)
         if (r - 1) % step == 0 or r == k:
             ax.text(r, top + 0.12, str(r), ha="center", va="bottom", fontsize=8)
-    ax.plot([1, 1 + cd], [top + 0.45, top + 0.45], color="black", lw=1.5)
-    for end in (1, 1 + cd):
+    end = min(1 + cd, k)  # a CD longer than the axis is drawn to its end, with an arrow, and said so
+    ax.plot([1, end], [top + 0.45, top + 0.45], color="black", lw=1.5)
+    ax.plot([1, 1], [top + 0.40, top + 0.50], color="black", lw=1.5)
+    if end < 1 + cd:
+        ax.annotate("", xy=(end + 0.4, top + 0.45), xytext=(end - 0.1, top + 0.45),
+                    arrowprops={"arrowstyle": "-|>", "color": "black", "lw": 1.5})
+    else:
         ax.plot([end, end], [top + 0.40, top + 0.50], color="black", lw=1.5)
-    ax.text(1 + cd / 2, top + 0.52, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
+    longer = " (longer than the axis: no two methods are shown to differ)" if end < 1 + cd else ""
+    ax.text(1 + (end - 1) / 2, top + 0.52, f"CD = {cd:.2f}{longer}", ha="center", va="bottom", fontsize=8)
     for i, (name, r) in enumerate(items):
         left = i < half
         y = top - 0.3 - 0.2 * (i if left else len(items) - 1 - i)

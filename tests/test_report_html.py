@@ -149,6 +149,15 @@ def test_highlighted_method_rows_and_only_they_are_marked(small_report):
     assert marked == sum(len(tb.overall) + len(tb.datasets) for tb in board.tracks.values()) and unmarked
 
 
+def test_scores_left_out_are_grouped_by_score_and_reason():
+    from bench_core.leaderboard import Cell
+    from bench_core.report.page import omitted_lines
+
+    cells = [Cell("d", v, v, None, omitted=om) for v, om in [
+        ("a", {"oos": "no transform()"}), ("b", {}), ("c", {"oos": "no transform()", "auc": "one point"})]]
+    assert omitted_lines(cells) == ["auc of c: one point", "oos of a, c: no transform()"]
+
+
 def test_combining_accents_become_mathml_and_text_is_escaped():
     assert str(math_text("stability Φ̂")) == ('stability <math class="acc"><mover accent="true"><mi '
                                               'mathvariant="normal">Φ</mi><mo stretchy="false">^</mo></mover></math>')

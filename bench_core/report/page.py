@@ -100,6 +100,15 @@ def overall_table(tb, block: Mapping[str, Any], highlight: Collection[str]) -> d
                   [_row_class(r["variant"], r.get("control"), highlight) for r in block["rows"]])
 
 
+def omitted_lines(cells) -> list[str]:
+    """The scores a track left out on one dataset, one line per (score, reason) naming its methods."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for c in cells:
+        for score, why in sorted(c.omitted.items()):
+            groups.setdefault((score, why), []).append(c.variant)
+    return [f"{score} of {', '.join(vs)}: {why}" for (score, why), vs in sorted(groups.items())]
+
+
 def _img(plots: Mapping[str, bytes], name: str) -> str | None:
     data = plots.get(name)
     return None if data is None else "data:image/png;base64," + base64.b64encode(data).decode()
@@ -152,8 +161,7 @@ def context(board, plots: Mapping[str, bytes], highlight: Collection[str] = (),
                 "references": ", ".join(f"{n} {m:.3f}" + (f" ± {ci:.3f}" if ci is not None else "")
                                         for n, (m, ci) in sorted(refs.items())),
                 "table": dataset_table(tb, ds, highlight),
-                "omitted": [f"{score} of {c.variant}: {why}" for c in tb.datasets[ds]
-                            for score, why in sorted(c.omitted.items())],
+                "omitted": omitted_lines(tb.datasets[ds]),
             })
         tracks.append(t)
     return {

@@ -213,7 +213,7 @@ def curves(tb, highlight: Collection[str] = (), n_top: int = N_TOP) -> bytes | N
     order = variant_order(tb)
     drawn = {v for ds in with_curves for v in tb.curves[ds]}
     top = top_variants(tb, highlight, n_top)
-    ncol = min(3, len(with_curves))
+    ncol = 2 if len(with_curves) in (2, 4) else min(3, len(with_curves))
     nrow = math.ceil(len(with_curves) / ncol)
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.2 * nrow), squeeze=False)
     plain = FuncFormatter(lambda x, _pos: f"{x:g}")
@@ -244,7 +244,8 @@ def curves(tb, highlight: Collection[str] = (), n_top: int = N_TOP) -> bytes | N
         labels.append(f"{rest} other method(s)")
     fig.suptitle(f"{tb.track}: {tb.curve_label}", fontsize=10)
     fig.tight_layout()
-    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=8, frameon=False,
+               ncol=min(4, len(labels)))  # below the panels: the figure keeps the page's width
     return _png(fig)
 
 

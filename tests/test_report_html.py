@@ -169,32 +169,46 @@ def test_combining_accents_become_mathml_and_text_is_escaped():
 # ------------------------------------------------------------------------------------------ figures
 
 
-def test_heatmap_colour_is_the_rank_within_each_dataset_not_the_raw_score():
+@pytest.mark.parametrize("track", ["selectors", "saes"])  # higher is better; lower is better
+def test_heatmap_colour_is_the_rank_within_each_dataset_not_the_raw_score(track):
     """Two datasets with the same order of methods but very different score levels get identical colours;
     the failed cell shows its status, the cell short of a seed is marked and uncoloured."""
-    recs, reg = synthetic(n_methods=8, n_datasets=3)
-    tb = build(recs, reg, "quick").tracks["selectors"]
+    recs, reg = synthetic(n_methods=8, n_datasets=4)
+    tb = build([r for r in recs if r["track"] == track], reg, "quick").tracks[track]
     m = rank_matrix(tb)
     good, value = m["good"], m["value"]
     assert m["variants"] == variant_order(tb)
     for j, ds in enumerate(m["datasets"]):
         ranked = [c for c in tb.datasets[ds] if c.rank is not None]
         n = len(ranked)
-        for c in ranked:  # hand formula: 1 - (rank - 1) / (n - 1)
+        for c in ranked:  # hand formula: 1 - (rank - 1) / (n - 1); no ties here, so the board's rank
             assert good[m["variants"].index(c.variant), j] == pytest.approx(1 - (c.rank - 1) / (n - 1))
         col = good[:, j][~np.isnan(good[:, j])]
         assert col.max() == 1.0 and col.min() == 0.0
-    # dataset 0 is easy, dataset 2 hard: raw means differ a lot, the colours do not
-    both = ~np.isnan(good[:, 0]) & ~np.isnan(good[:, 2])
-    assert np.nanmean(value[:, 0]) - np.nanmean(value[:, 2]) > 0.1
-    order0 = np.argsort(-value[both, 0], kind="stable")
-    order2 = np.argsort(-value[both, 2], kind="stable")
-    if (order0 == order2).all():
-        np.testing.assert_allclose(np.sort(good[both, 0]), np.sort(good[both, 2]))
+        best = min(ranked, key=lambda c: c.rank)
+        assert good[m["variants"].index(best.variant), j] == 1.0
+    # dataset 0 is easy, dataset 3 hard (every score squeezed): raw means differ a lot, the colours do not
+    assert abs(np.mean(value[:, 0]) - np.mean(value[:, 3])) > 0.1
+    assert np.ptp(value[:, 0]) > 1.5 * np.ptp(value[:, 3])
+    np.testing.assert_allclose(np.sort(good[:, 0]), np.linspace(0, 1, 8))
+    np.testing.assert_allclose(np.sort(good[:, 3]), np.linspace(0, 1, 8))
     v = m["variants"]
     assert m["failed"] == {(v.index("method_03"), 1): "timeout"}
     assert m["short"][v.index("method_04"), 2] and math.isnan(good[v.index("method_04"), 2])
     assert math.isfinite(value[v.index("method_04"), 2])
+
+
+def test_heatmap_methods_tied_for_the_best_all_get_the_best_colour():
+    """Ranks 1.5, 1.5, 3, 4 on the board (average ties); colours from competition ranks 1, 1, 3, 4."""
+    from test_leaderboard_compare import record
+
+    recs = [record("d", m, s, primary=v) for m, v in [("a", 1.0), ("b", 1.0), ("c", 0.7), ("d", 0.5)]
+            for s in range(2)]
+    tb = build(recs, None, "quick").tracks["selectors"]
+    assert sorted(c.rank for c in tb.datasets["d"]) == [1.5, 1.5, 3.0, 4.0]
+    m = rank_matrix(tb)
+    good = dict(zip(m["variants"], m["good"][:, 0]))
+    assert good == pytest.approx({"a": 1.0, "b": 1.0, "c": 1 - 2 / 3, "d": 0.0})
 
 
 def test_curves_colour_the_best_few_grey_the_rest_dash_the_controls_and_mark_the_highlight():

@@ -2,8 +2,8 @@
 
 Pictures of numbers computed and tested in :mod:`bench_core.leaderboard`; nothing here changes a number.
 
-- :func:`heatmap` — methods × datasets, coloured by the method's rank within each dataset (the board's rank
-  of complete cells, scaled per column from best to worst: ``(rank − 1) / (n_ranked − 1)``), so that the
+- :func:`heatmap` — methods × datasets, coloured by the method's rank within each dataset (the competition
+  rank of the complete cells, scaled per column from best to worst: see :func:`rank_matrix`), so that the
   difficulty of a dataset does not hide the differences between methods. Each cell prints the mean primary
   score; a cell short of seeds (unranked) is grey with ``†``; a cell whose jobs all failed names the
   status (``timeout``); a method not applicable to the dataset reads ``n/a``; a cell never run is blank.
@@ -81,8 +81,10 @@ def rank_matrix(tb) -> dict[str, Any]:
     """What the heat map draws, as arrays (rows: :func:`variant_order`; columns: the datasets).
 
     ``good[i, j]`` is 1 for the best complete cell of dataset j and 0 for its worst:
-    ``1 − (rank − 1) / (n_ranked − 1)`` with the board's per-dataset rank (1 when one cell is ranked), NaN
-    for an unranked cell. ``value`` is the mean primary score, ``short`` marks cells with a mean but short of
+    ``1 − (r − 1) / (n_ranked − 1)`` (1 when one cell is ranked), NaN for an unranked cell, where ``r`` is the
+    cell's competition rank among the cells the board ranked there, 1 + the number of them with a strictly
+    better mean: cells tied for the best all get the best colour (with the board's average rank, 21 methods
+    tied at the top would be coloured as middling). ``value`` is the mean primary score, ``short`` marks cells with a mean but short of
     seeds, ``failed`` maps a cell attempted without any score to its first non-done status, and a cell not
     applicable to the dataset (the oracle on real data, say) to ``n/a``.
     """
@@ -93,14 +95,17 @@ def rank_matrix(tb) -> dict[str, Any]:
     value = np.full((len(variants), len(dsets)), np.nan)
     short = np.zeros((len(variants), len(dsets)), dtype=bool)
     failed: dict[tuple[int, int], str] = {}
+    sign = 1.0 if tb.higher_is_better else -1.0
     for j, ds in enumerate(dsets):
-        n_ranked = sum(c.rank is not None for c in tb.datasets[ds])
+        ranked = [sign * c.mean for c in tb.datasets[ds] if c.rank is not None]
+        n_ranked = len(ranked)
         for c in tb.datasets[ds]:
             i = row[c.variant]
             if c.mean is not None:
                 value[i, j] = c.mean
             if c.rank is not None:
-                good[i, j] = 1.0 if n_ranked == 1 else 1.0 - (c.rank - 1.0) / (n_ranked - 1.0)
+                r = 1 + sum(x > sign * c.mean for x in ranked)
+                good[i, j] = 1.0 if n_ranked == 1 else 1.0 - (r - 1.0) / (n_ranked - 1.0)
             elif c.mean is not None:
                 short[i, j] = True
             if c.mean is None and c.n_total:

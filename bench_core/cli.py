@@ -100,6 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="delete stale result files (older protocol, method version, parameters or data)")
     lb.add_argument("--no-baselines", action="store_true",
                     help="only your results: do not merge the packaged baseline cells (see bench_core/baselines.py)")
+    lb.add_argument("--highlight", action="append", metavar="METHOD",
+                    help="mark this method (or variant) in the HTML tables and plots (repeatable)")
 
     cmp = sub.add_parser("compare", help="compare fresh results with a committed leaderboard (for CI)")
     cmp.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -294,6 +296,9 @@ def cmd_leaderboard(args, registry) -> int:
     baseline = [] if args.no_baselines else packaged_records(args.profile, tracks)
     if not records and not baseline:
         raise UsageError(f"no {args.profile} results under {store.root}; run `featbench run --profile {args.profile}` first")
+    from bench_core.report import check_highlight
+
+    highlight = check_highlight(args.highlight or [], records + baseline)  # repeated, not split: variants hold commas
     out = Path(args.out).expanduser() if args.out else cache_dir() / "leaderboards" / args.profile
     usable_directory(out, "--out" if args.out else "leaderboard directory")
     if args.prune_stale:
@@ -306,7 +311,7 @@ def cmd_leaderboard(args, registry) -> int:
     board = build(records, registry, args.profile)
     for line in board.warnings():
         print(line, file=sys.stderr)
-    written = write(board, out, formats)
+    written = write(board, out, formats, highlight)
     if "json" in formats:
         from bench_core.leaderboard import partition
 

@@ -58,8 +58,6 @@ provenance header (featbench version, code commits, profile, dataset fingerprint
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import json
 import math
@@ -653,7 +651,26 @@ def _friedman(rows: list[dict[str, Any]], ranks: Mapping[str, Mapping[str, float
 
 
 def _fmt(x: float | None, nd: int = 3) -> str:
-    return "—" if x is None or not math.isfinite(x) else f"{x:.{nd}f}"
+    """``x`` to ``nd`` decimals; ``—`` when missing; never ``-0`` (a value that rounds to zero prints unsigned)."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    text = f"{x:.{nd}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _fmt_count(x: float | None) -> str:
+    """A mean of counts: ``10`` when whole, else one decimal (``13.5``)."""
+    if x is None or not math.isfinite(x):
+        return "—"
+    return _fmt(x, 0) if abs(x - round(x)) < 1e-9 else _fmt(x, 1)
+
+
+def _is_count(tb: "TrackBoard", score: str) -> bool:
+    from bench_core.tracks import TRACKS
+
+    track = TRACKS.get(tb.track)
+    declared = track.score(score) if track is not None else None
+    return bool(declared is not None and declared.integer)
 
 
 def _label(cell: Cell) -> str:
@@ -692,7 +709,7 @@ def dataset_rows(tb: TrackBoard, ds: str) -> tuple[list[str], list[list[str]]]:
         sec = []
         for score, _h in tb.columns:
             val = c.secondary.get(score)
-            text = _fmt(val)
+            text = _fmt_count(val) if _is_count(tb, score) else _fmt(val)
             if score in c.intervals and val is not None:
                 lo, hi = c.intervals[score]
                 text += f" [{_fmt(lo, 2)}, {_fmt(hi, 2)}]"
@@ -840,177 +857,29 @@ def track_json(board: Board, tb: TrackBoard) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------------------------ HTML
+# The HTML page and its figures live in bench_core/report (jinja2 template, matplotlib figures).
 
 
-# pragma: no mutate start  (plots and HTML: pictures of numbers computed and tested above)
+def track_plots(tb: TrackBoard, highlight: Sequence[str] = ()) -> dict[str, bytes]:
+    """PNG figures of one track by file name (see :mod:`bench_core.report.plots`)."""
+    from bench_core.report.plots import track_plots as plots
+
+    return plots(tb, highlight)
 
 
-def _figure_png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=90, metadata={"Software": None}, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+def to_html(board: Board, plots: Mapping[str, bytes], highlight: Sequence[str] = ()) -> str:
+    """The self-contained ``index.html`` (see :mod:`bench_core.report`)."""
+    from bench_core.report import highlighted_variants
+    from bench_core.report.page import to_html as page
 
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def track_plots(tb: TrackBoard) -> dict[str, bytes]:
-    """PNG figures: a heat map of the primary score (methods × datasets) and score-vs-k curves per dataset."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figs: dict[str, bytes] = {}
-    dsets = list(tb.datasets)
-    variants = list(dict.fromkeys([r["variant"] for r in tb.overall_rows()]
-                                  + sorted({c.variant for ds in dsets for c in tb.datasets[ds]})))
-    if dsets and variants:
-        M = np.full((len(variants), len(dsets)), np.nan)
-        for j, ds in enumerate(dsets):
-            for c in tb.datasets[ds]:
-                if c.mean is not None:
-                    M[variants.index(c.variant), j] = c.mean
-        fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(dsets), 1.0 + 0.3 * len(variants)))
-        im = ax.imshow(M, aspect="auto", cmap="viridis")
-        ax.set_xticks(range(len(dsets)), dsets, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(variants)), variants, fontsize=7)
-        fig.colorbar(im, ax=ax, label=tb.primary)
-        ax.set_title(f"{tb.track}: {tb.primary} (blank = no finished job)", fontsize=9)
-        figs[f"{tb.track}-heatmap.png"] = _figure_png(fig)
-    with_curves = [ds for ds in dsets if tb.curves.get(ds)]
-    if with_curves:
-        ncol = min(4, len(with_curves))
-        nrow = math.ceil(len(with_curves) / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol, 2.4 * nrow), squeeze=False)
-        colors = plt.get_cmap("tab20").colors
-        styles = ("-", "--", ":")
-        all_variants = sorted({v for ds in with_curves for v in tb.curves[ds]})
-        look = {v: (colors[i % len(colors)], styles[(i // len(colors)) % len(styles)])
-                for i, v in enumerate(all_variants)}
-        for ax, ds in zip(axes.flat, with_curves):
-            for v, pts in sorted(tb.curves[ds].items()):
-                xs, ys = zip(*pts)
-                ax.plot(xs, ys, marker=".", ms=3, lw=1, color=look[v][0], ls=look[v][1], label=v)
-            ax.set_xscale("log")
-            ax.set_title(ds, fontsize=8)
-            ax.tick_params(labelsize=6)
-        for ax in list(axes.flat)[len(with_curves):]:
-            ax.axis("off")
-        handles = [plt.Line2D([], [], color=look[v][0], ls=look[v][1], lw=1.5) for v in all_variants]
-        fig.suptitle(f"{tb.track}: {tb.curve_label} (mean over seeds)", fontsize=9)
-        fig.tight_layout()
-        fig.legend(handles, all_variants, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=7, frameon=False)
-        figs[f"{tb.track}-curves.png"] = _figure_png(fig)
-    for block in tb.overall:
-        f = block.get("friedman") or {}
-        if f.get("tested"):
-            figs[f"{tb.track}-cd-{block['group']}.png"] = cd_diagram(f, f"{tb.track}: {block['title']}")
-    return figs
+    return page(board, plots, highlighted_variants(board, highlight), highlight)
 
 
-def cd_groups(mean_ranks: Mapping[str, float], cd: float) -> list[list[str]]:
-    """Maximal runs of methods (sorted by mean rank) whose mean ranks all lie within ``cd`` of each other:
-    the bars of a critical-difference diagram."""
-    items = sorted(mean_ranks.items(), key=lambda kv: (kv[1], kv[0]))
-    groups: list[list[str]] = []
-    for i in range(len(items)):
-        j = i
-        while j + 1 < len(items) and items[j + 1][1] - items[i][1] <= cd:
-            j += 1
-        if j > i:
-            run = [name for name, _r in items[i:j + 1]]
-            if not groups or not set(run) <= set(groups[-1]):
-                groups.append(run)
-    return groups
+def write(board: Board, out: Path, formats: Sequence[str] = FORMATS, highlight: Sequence[str] = ()) -> list[Path]:
+    """Write the chosen formats under ``out`` (one file per track, plus ``index.html``); return the paths.
 
-
-def cd_diagram(friedman: Mapping[str, Any], title: str) -> bytes:
-    """A critical-difference diagram (Demšar 2006): mean ranks on an axis, the CD as a scale bar, and a
-    bar joining each group of methods not shown to differ."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    mr = friedman["mean_ranks"]
-    k, cd = friedman["k"], friedman["cd"]
-    items = sorted(mr.items(), key=lambda kv: (kv[1], kv[0]))
-    half = math.ceil(len(items) / 2)
-    height = 1.6 + 0.22 * half
-    fig, ax = plt.subplots(figsize=(8, height))
-    ax.set_xlim(0.5, k + 0.5)
-    ax.set_ylim(0, height)
-    ax.axis("off")
-    top = height - 0.5
-    ax.plot([1, k], [top, top], color="black", lw=1)
-    for r in range(1, k + 1):
-        ax.plot([r, r], [top, top + 0.08], color="black", lw=1)
-        ax.text(r, top + 0.12, str(r), ha="center", va="bottom", fontsize=7)
-    ax.plot([1, 1 + cd], [top + 0.38, top + 0.38], color="black", lw=1.5)
-    ax.text(1 + cd / 2, top + 0.42, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=7)
-    for i, (name, r) in enumerate(items):
-        left = i < half
-        y = top - 0.3 - 0.2 * (i if left else len(items) - 1 - i)
-        x_text = 0.6 if left else k + 0.4
-        ax.plot([r, r, x_text], [top, y, y], color="0.3", lw=0.7)
-        ax.text(x_text, y, f"{name} ({r:.2f})", ha="left" if not left else "right", va="center", fontsize=7)
-    for g, run in enumerate(cd_groups(mr, cd)):
-        y = top - 0.12 - 0.06 * g
-        ax.plot([mr[run[0]] - 0.03, mr[run[-1]] + 0.03], [y, y], color="black", lw=2.5)
-    ax.set_title(f"{title}: Friedman p = {friedman['p']:.3g}, N = {friedman['n']}", fontsize=8)
-    return _figure_png(fig)
-
-
-def _html_table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def to_html(board: Board, plots: Mapping[str, bytes]) -> str:
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>featbench leaderboard</title><style>"
-             "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
-             "table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}"
-             "td,th{border:1px solid #ccc;padding:3px 6px;text-align:left}th{background:#f3f3f3}"
-             "img{max-width:100%}</style></head><body>",
-             f"<h1>featbench leaderboard ({html.escape(board.profile)})</h1>"]
-    for tb in board.tracks.values():
-        parts.append(f"<h2>{html.escape(tb.track)}</h2><ul>")
-        for line in _provenance_lines(board, tb):
-            parts.append(f"<li>{html.escape(line[2:]).replace('`', '')}</li>")
-        parts.append("</ul>")
-        for block in tb.overall:
-            parts.append(f"<h3>Overall: {html.escape(block['title'])}</h3>")
-            parts.append(_html_table(*overall_rows(tb, block)))
-            parts.append(f"<p>{html.escape(_friedman_text(block))}</p>")
-            name = f"{tb.track}-cd-{block['group']}.png"
-            if name in plots:
-                data = base64.b64encode(plots[name]).decode()
-                parts.append(f"<p><img alt='{name}' src='data:image/png;base64,{data}'></p>")
-            if block["excluded"]:
-                parts.append("<p>Not in this ranking: " + html.escape("; ".join(
-                    f"{ds}: {why}" for ds, why in block["excluded"])) + "</p>")
-        for name in (f"{tb.track}-heatmap.png", f"{tb.track}-curves.png"):
-            if name in plots:
-                data = base64.b64encode(plots[name]).decode()
-                parts.append(f"<p><img alt='{name}' src='data:image/png;base64,{data}'></p>")
-        for ds in tb.datasets:
-            parts.append(f"<h3>{html.escape(ds)}</h3>")
-            refs = tb.references.get(ds) or {}
-            if refs:
-                parts.append("<p>All features (reference): " + html.escape(", ".join(
-                    f"{n} {m:.3f}" for n, (m, _ci) in sorted(refs.items()))) + "</p>")
-            parts.append(_html_table(*dataset_rows(tb, ds)))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-# pragma: no mutate end
-
-
-def write(board: Board, out: Path, formats: Sequence[str] = FORMATS) -> list[Path]:
-    """Write the chosen formats under ``out`` (one file per track, plus ``index.html``); return the paths."""
+    ``highlight``: method or variant names marked in the HTML and its figures (checked by the caller, see
+    :func:`bench_core.report.check_highlight`)."""
     from bench_core.store import atomic_write_text
 
     out = Path(out)
@@ -1031,12 +900,14 @@ def write(board: Board, out: Path, formats: Sequence[str] = FORMATS) -> list[Pat
             atomic_write_text(p, json.dumps(track_json(board, tb), indent=1, sort_keys=True) + "\n")
             written.append(p)
         if "html" in formats:
-            for name, data in track_plots(tb).items():
+            from bench_core.report import highlighted_variants
+
+            for name, data in track_plots(tb, highlighted_variants(board, highlight)).items():
                 (out / name).write_bytes(data)
                 written.append(out / name)
                 plots[name] = data
     if "html" in formats:
         p = out / "index.html"
-        atomic_write_text(p, to_html(board, plots))
+        atomic_write_text(p, to_html(board, plots, highlight))
         written.append(p)
     return written

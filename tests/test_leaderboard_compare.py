@@ -120,7 +120,7 @@ def test_output_is_deterministic_and_has_no_timestamps(tmp_path):
     assert names == ["index.html", "selectors-cd-all.png", "selectors-heatmap.png", "selectors.csv",
                      "selectors.json", "selectors.md"], "no curve points in the fixtures: no curves plot"
     html = (tmp_path / "lb" / "index.html").read_text()
-    assert "<table>" in html and "data:image/png;base64," in html and "timeout ×2" in html
+    assert "<table class=\"sortable\"" in html and "data:image/png;base64," in html and "timeout ×2" in html
     first = {p.name: p.read_bytes() for p in files}
     write(b, tmp_path / "lb")
     assert {p.name: p.read_bytes() for p in files} == first, "rewriting gives byte-identical files"

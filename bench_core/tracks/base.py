@@ -281,6 +281,8 @@ class Score:
     name: str
     description: str
     higher_is_better: bool = True
+    #: a count (a k, a number of features): tables print its mean without decimals where it is whole
+    integer: bool = False
 
 
 @dataclass

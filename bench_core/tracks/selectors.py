@@ -269,7 +269,8 @@ class SelectorsTrack(Track):
         Score("recall_lenient", "recall of the top |G_lenient| against G_lenient"),
         Score("f1_lenient", "F1 of the top |G_lenient| against G_lenient"),
         Score("exact_recovery", "1 if the top |G_strict| is exactly G_strict"),
-        Score("k_full_recall", "smallest k whose top k contains G_strict", higher_is_better=False),
+        Score("k_full_recall", "smallest k whose top k contains G_strict", higher_is_better=False,
+              integer=True),
     )
 
     def default_settings(self) -> dict[str, Any]:

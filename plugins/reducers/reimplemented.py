@@ -86,7 +86,7 @@ class LargeVis(Reducer):
     version = "1"
     params = {"perplexity": 50.0, "n_neighbors": None, "n_negatives": 5, "gamma": 7.0, "rho": 1.0,
               "samples_per_point": 10_000}
-    profile_params = {"smoke": {"samples_per_point": 2_000}, "quick": {"samples_per_point": 5_000}}
+    profile_params = {"smoke": {"samples_per_point": 2_000}, "quick": {"samples_per_point": 2_000}}
     tags = Tags(supervised=False, stochastic=True,
                 reimplementation_of="Tang, Liu, Zhang & Mei, Visualizing Large-scale and High-dimensional Data, "
                                     "WWW 2016 (arXiv 1602.00370)")
@@ -267,7 +267,7 @@ class TLDR(_TorchReducer):
     version = "1"
     params = {"n_neighbors": 5, "projector": [128, 128, 128], "lambd": 3.9e-3, "scale_loss": 1.0 / 32,
               "batch_size": 128, "epochs": 100, "min_steps": 1500, "lr": 2.0}
-    profile_params = {"smoke": {"min_steps": 200, "projector": [64, 64]}, "quick": {"min_steps": 600}}
+    profile_params = {"smoke": {"min_steps": 200, "projector": [64, 64]}, "quick": {"epochs": 40, "min_steps": 300}}
     tags = Tags(supervised=False, stochastic=True,
                 reimplementation_of="Kalantidis, Lassance, Almazán & Larlus, TLDR: Twin Learning for Dimensionality "
                                     "Reduction, TMLR 2022 (arXiv 2110.09455)")
@@ -345,7 +345,7 @@ class Autoencoder(_TorchReducer):
     name = "autoencoder"
     version = "1"
     params = {"hidden": [128, 32], "epochs": 200, "min_steps": 2000, "batch_size": 128, "lr": 1e-3}
-    profile_params = {"smoke": {"epochs": 30, "min_steps": 300}, "quick": {"epochs": 100, "min_steps": 1000}}
+    profile_params = {"smoke": {"epochs": 30, "min_steps": 300}, "quick": {"epochs": 60, "min_steps": 300}}
     tags = Tags(supervised=False, stochastic=True,
                 reimplementation_of="Hinton & Salakhutdinov, Reducing the dimensionality of data with neural "
                                     "networks, Science 313(5786), 2006")

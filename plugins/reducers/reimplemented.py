@@ -337,9 +337,11 @@ class Autoencoder(_TorchReducer):
     for ``epochs`` epochs but at least ``min_steps`` steps (small data would otherwise get too few).
     The code layer is the embedding; ``transform`` encodes new rows.
 
-    Departures: trained end to end from a random initialisation with Adam and ReLU (as the projection
-    survey's autoencoder, Espadoto et al. 2019), not with the paper's layer-wise RBM pre-training and
-    logistic units; small layers (128, 32) and a fixed epoch budget.
+    Departures: trained end to end from a random initialisation with Adam, not with the paper's layer-wise
+    RBM pre-training; the layer widths (128, 32) of the projection survey's largest autoencoder (Espadoto
+    et al. 2019, Keras: sigmoid hidden units, sigmoid output and binary cross-entropy on min–max scaled
+    data, early stopping), but ReLU units and squared error on standardised columns here (inputs need not
+    lie in [0, 1]), and a fixed step budget instead of early stopping.
     """
 
     name = "autoencoder"

@@ -68,11 +68,11 @@ class LargeVis(Reducer):
        objective is ``Σ_(i,j)∈E w_ij [log f(‖y_i − y_j‖) + Σ_{k=1..M} γ·log(1 − f(‖y_i − y_{j_k}‖))]`` with
        ``M`` negative vertices drawn from ``P_n(j) ∝ deg(j)^0.75`` (deg = weighted degree) and ``γ = 7``.
     3. **Optimisation**: asynchronous SGD with *edge sampling*: an edge is drawn with probability ∝ its
-       weight (Walker alias table) and treated as a binary edge, so gradients do not scale with the weights; for
-       it, one attractive update and ``M`` repulsive ones (the gradient of ``γ·log(1 − f)`` is
+       weight (Walker alias table) and treated as a binary edge, so gradients do not scale with the
+       weights; for it, one attractive update and ``M`` repulsive ones (the gradient of ``γ·log(1 − f)`` is
        ``2γ / ((1 + d²)(ε + d²))·(y_i − y_k)`` with ε = 0.1 against the pole at 0). Every gradient component
        is clipped to ±5; the learning rate decays linearly from ``rho`` to ``rho·1e-4``; the embedding starts
-       uniform in ±5e-5 (the authors' code: tiny, so the first phase forms the layout).
+       uniform in ±0.5e-4 / n_components (the authors' code: tiny, so the first phase forms the layout).
 
     Departures: an exact k-NN graph instead of random-projection trees plus neighbour exploring; one thread
     (deterministic: a negative or positive vertex is updated before the next draw, in order); the number of
@@ -125,7 +125,7 @@ class LargeVis(Reducer):
         n_samples = int(p["samples_per_point"]) * n
         seed = int(rng.integers(0, 2**31 - 1))
         Y = largevis_sgd(Y, src, dst, e_prob, e_alias, n_prob, n_alias, n_samples, int(p["n_negatives"]),
-                               float(p["gamma"]), float(p["rho"]), 5.0, seed)
+                         float(p["gamma"]), float(p["rho"]), 5.0, seed)
         return np.asarray(Y, dtype=np.float64)
 
 

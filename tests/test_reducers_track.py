@@ -30,7 +30,8 @@ BUILTINS = _builtin_reducers()
 def test_at_least_the_issue_methods_are_built_in():
     names = {c.name for c in BUILTINS}
     assert {"pca", "random_projection", "true_coordinates", "opentsne", "tsne_sklearn", "umap", "pacmap", "trimap",
-            "isomap", "mds", "lle", "laplacian_eigenmaps", "kernel_pca", "diffusion_maps"} <= names
+            "isomap", "mds", "lle", "laplacian_eigenmaps", "kernel_pca", "diffusion_maps", "largevis", "tldr",
+            "autoencoder"} <= names
 
 
 @parametrize_with_checks(BUILTINS)

@@ -165,3 +165,24 @@ def test_network_groups_loader_validates_and_builds():
     n = raw.X.shape[0]
     assert n > 500 and raw.X.shape == (n, 64) and raw.arrays["g1_s1_l2"].shape == (n, 16)
     assert not np.allclose(raw.arrays["g0_s0_l2"], raw.arrays["g1_s0_l2"])
+
+
+def test_small_mlp_and_eval_rows_of_the_shared_network_loader():
+    from bench_core.errors import UsageError
+    from plugins.datasets import networks
+
+    full = networks.digits_networks("mlp-small", n_seeds=2)
+    part = networks.digits_networks("mlp-small", n_seeds=2, eval_rows=100)
+    assert full.info["widths"] == [128, 32, 16]
+    assert min(full.info["accuracy"]) >= 0.9, full.info["accuracy"]
+    X, y = networks.digits()
+    _, held = networks.digits_split(y)
+    keep = networks.eval_subset(held, 100)
+    assert len(keep) == 100 and np.isin(keep, held).all() and (np.diff(keep) > 0).all()
+    np.testing.assert_array_equal(part.X, X[keep])
+    # the same networks, fewer rows: the rows kept are the full arrays' rows
+    pos = np.searchsorted(held, keep)
+    np.testing.assert_array_equal(part.arrays["s1_l1"], full.arrays["s1_l1"][pos])
+    assert part.checksum_inputs != full.checksum_inputs
+    with pytest.raises(UsageError, match="eval_rows"):
+        networks.digits_networks("mlp-small", n_seeds=1, eval_rows=5)

@@ -37,6 +37,7 @@ Loaders (registered as ``similarity.<name>``):
     (every hidden layer of the ``i``-th network of group ``g``) and ``g<g>_s<i>_logits``; ``info``: ``factor``,
     ``levels``, ``seeds`` (per group), ``widths``, ``accuracy`` (per group and network, held-out),
     ``layer`` (the hidden layer the track compares: the last one, as ReSi compares the last layer).
+    ``eval_rows`` keeps that many held-out rows (``networks.eval_subset``).
 ``transformer_layers``
     the per-layer activations of the packaged sentence transformer (shared loader :mod:`plugins.datasets.minilm`,
     one cached model run per corpus): ``layer_0`` (embeddings output) … ``layer_6`` (block outputs), either the
@@ -154,7 +155,7 @@ def runtime(grid: tuple = ((500, 32), (2000, 32), (2000, 256)), seed: int = 0) -
 
 
 def network_groups(arch: str = "mlp", factor: str = "random_label_fraction", levels: tuple = (0.0, 0.5, 1.0),
-                   n_seeds: int = 4, epochs: int | None = None) -> RawData:
+                   n_seeds: int = 4, epochs: int | None = None, eval_rows: int | None = None) -> RawData:
     """Digits networks trained under the levels of one condition (see the module docstring)."""
     import hashlib
     import json
@@ -171,6 +172,7 @@ def network_groups(arch: str = "mlp", factor: str = "random_label_fraction", lev
         raise UsageError(f"levels must hold at least 2 distinct values, got {levels!r}")
     X, y = N.digits()
     _, held = N.digits_split(y)
+    held = N.eval_subset(held, eval_rows)
     arrays: dict[str, np.ndarray] = {}
     accuracy, seeds, keys = [], [], []
     for g, level in enumerate(levels):
@@ -191,7 +193,8 @@ def network_groups(arch: str = "mlp", factor: str = "random_label_fraction", lev
     info = {"family": "groups", "arch": arch, "factor": factor, "levels": levels, "n_seeds": n_seeds,
             "seeds": seeds, "epochs": N._epochs(arch, epochs), "widths": widths, "accuracy": accuracy,
             "layer": len(widths) - 1}
-    spec = {"loader": "similarity.network_groups", "code": N.CODE_VERSION, "networks": keys}
+    spec = {"loader": "similarity.network_groups", "code": N.CODE_VERSION, "networks": keys,
+            **({} if eval_rows is None else {"eval_rows": eval_rows})}
     n = len(held)
     return RawData(X=X[held], y=y[held], arrays=arrays, info=info,
                    splits=[(np.arange(n // 2), np.arange(n // 2, n))],

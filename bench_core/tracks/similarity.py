@@ -92,9 +92,9 @@ several seeds per level) -> T6
     be a neighbour). The layer-by-layer dissimilarity matrix is in outputs.
 
 Primary score ``grounding``: the mean of the quality tests the family runs (T3, T4 when it applies, T7; T8;
-T9; T1, (1 + T2)/2, (1 + T5)/2; T6; (1 + T2)/2 and ``t2_adjacent_nearest``), each in [0, 1]. The runtime family has no primary score (cost is not quality: ``grounding_skipped``
-says so) and shows ``t10_speed`` as a column. The leaderboard's overall table therefore ranks measures over
-the quality families.
+T9; T1, (1 + T2)/2, (1 + T5)/2; T6; (1 + T2)/2 and ``t2_adjacent_nearest``), each in [0, 1]. The runtime
+family has no primary score (cost is not quality: ``grounding_skipped`` says so) and shows ``t10_speed`` as a
+column. The leaderboard's overall table therefore ranks measures over the quality families.
 """
 
 from __future__ import annotations

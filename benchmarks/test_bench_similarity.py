@@ -12,7 +12,7 @@ Targets (issue 11):
   X^T X and Y^T Y after centring, so ~1.5x is the floor);
 - the feature form at least 50x faster than the Gram form at n = 10,000 with d = 64 (the Gram form costs
   O(n^2 d), the feature form O(n d^2): the ratio is ~n/d, so at d = 768 it is only ~10x; that ratio is
-  printed, not asserted);
+  printed, not asserted); on one thread, asserted on CPU time, wall time printed (see the test);
 - the k-NN measures (Jaccard, CKNNA) at n = 50,000 never allocate an n x n matrix: run in a fresh process,
   whose peak resident memory must stay under 2 GiB (one n x n float32 matrix is 9.3 GiB).
 """
@@ -78,19 +78,37 @@ def test_bench_cka_feature_form_vs_its_matrix_products(benchmark, kernel):
 def test_bench_cka_feature_vs_gram_form(benchmark, kernel):
     g = torch.Generator().manual_seed(1)
     fn = getattr(S, kernel)
-    ratios = {}
+    ratios, cpu_ratios = {}, {}
+    from threadpoolctl import threadpool_limits
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread on both sides: CPU time then has no spin-waiting of idle workers
+    try:
+        with threadpool_limits(limits=1):
+            X, Y = _feature_vs_gram(fn, g, ratios, cpu_ratios, kernel)
+    finally:
+        torch.set_num_threads(old_threads)
+    benchmark.pedantic(fn, args=(X, Y, "feature"), rounds=1, iterations=1)
+    benchmark.extra_info.update(gram_over_feature=ratios, gram_over_feature_cpu=cpu_ratios)
+    # The target is asserted on CPU time, one thread: the feature form takes milliseconds, so on a shared
+    # machine its wall time is dominated by waiting for a core (measured under a load average of ~20 on 2
+    # cores: 54 ms wall for 11 ms of CPU), which understates the ratio, and with 2 threads a descheduled
+    # worker makes the other spin (CPU time inflated too). On an idle machine wall and CPU ratios agree.
+    assert cpu_ratios[64] >= 50
+
+
+def _feature_vs_gram(fn, g, ratios, cpu_ratios, kernel):
     for d in (64, 768):
         n = 10_000
         X = torch.randn(n, d, generator=g, dtype=torch.float64)
         Y = torch.randn(n, d, generator=g, dtype=torch.float64) + 0.5 * X
-        feat, _ = _best(lambda: fn(X, Y, "feature"), repeats=7)
-        gram, _ = _best(lambda: fn(X, Y, "gram"), repeats=1)
+        feat, feat_cpu = _best(lambda: fn(X, Y, "feature"), repeats=7)
+        gram, gram_cpu = _best(lambda: fn(X, Y, "gram"), repeats=1)
         assert abs(fn(X, Y, "feature") - fn(X, Y, "gram")) < 1e-9
-        ratios[d] = gram / feat
-        print(f"\n{kernel} n={n} d={d}: feature {feat * 1e3:.1f} ms, Gram {gram:.2f} s: {ratios[d]:.0f}x")
-    benchmark.pedantic(fn, args=(X, Y, "feature"), rounds=1, iterations=1)
-    benchmark.extra_info.update(gram_over_feature=ratios)
-    assert ratios[64] >= 50
+        ratios[d], cpu_ratios[d] = gram / feat, gram_cpu / feat_cpu
+        print(f"\n{kernel} n={n} d={d}: feature {feat * 1e3:.1f} ms (cpu {feat_cpu * 1e3:.1f}), Gram {gram:.2f} s "
+              f"(cpu {gram_cpu:.2f}): {ratios[d]:.0f}x wall, {cpu_ratios[d]:.0f}x cpu (1 thread)")
+    return X, Y
 
 
 KNN_SCRIPT = textwrap.dedent("""

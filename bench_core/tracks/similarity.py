@@ -71,12 +71,30 @@ for a distance.
     pairs, Spearman between dissim of the last hidden layers and |accuracy gap| (``t5_accuracy_gap``) and
     output disagreement (``t5_disagreement``, share of held-out rows with different predicted classes); their
     mean; one-sided permutation p-values in outputs (few pairs: read them before the correlation).
-    ``network_seeds`` (a setting) limits the seeds used.
+    ``network_seeds`` (a setting) limits the seeds used. Cards: ``sim_digits_mlp_seeds`` (standard: 512-64-16
+    MLPs, 539 rows) and ``sim_digits_small_seeds`` (quick: 128-32-16 MLPs on 200 rows).
+
+``groups`` (cards on ``similarity.network_groups``: digits networks trained under the levels of one condition,
+several seeds per level) -> T6
+    **T6 group separation** (``t6_group_separation``, ReSi tests 3-5): the members are the networks' last hidden
+    layers on the plain held-out digits; a member pair's similarity is -dissim (the mean of both orders for an
+    asymmetric measure). Per group (level), the intra-group pairs are the positives and the pairs of a member
+    with a member of another group the negatives; T6 is their average precision (AUPRC, scikit-learn's
+    step-wise definition, :mod:`bench_core.metrics.group_separation`) averaged over the groups. Its chance level
+    is the share of positives (``t6_chance`` in outputs: 1/7 for 3 groups of 4, 1/5 for 3 groups of 3), not
+    0.5; ReSi's violation rate (share of intra <= cross) is in outputs too, with the per-group values and the
+    similarity matrix.
+``layers`` (cards on ``similarity.transformer_layers``: every layer of one network on the same rows) -> T2
+    One model, no seeds: layer identification across seeds (T1) cannot be asked, so the family scores the
+    within-network structure. ``t2_monotonicity`` as above over ``layer_0`` … ``layer_<L-1>``, and
+    **adjacent-layer structure** (``t2_adjacent_nearest``): the share of layers whose most similar other layer
+    is an adjacent one (|i - j| = 1; a residual stream changes a little per block, so the nearest layer should
+    be a neighbour). The layer-by-layer dissimilarity matrix is in outputs.
 
 Primary score ``grounding``: the mean of the quality tests the family runs (T3, T4 when it applies, T7; T8;
-T9; T1, (1 + T2)/2, (1 + T5)/2), each in [0, 1]. The runtime family has no primary score (cost is not quality: ``grounding_skipped``
-says so) and shows ``t10_speed`` as a column. The leaderboard's overall table therefore ranks measures over
-the three quality families. Not implemented yet: T6 (group separation across training conditions) and the transformer-layer family.
+T9; T1, (1 + T2)/2, (1 + T5)/2; T6; (1 + T2)/2 and ``t2_adjacent_nearest``), each in [0, 1]. The runtime
+family has no primary score (cost is not quality: ``grounding_skipped`` says so) and shows ``t10_speed`` as a
+column. The leaderboard's overall table therefore ranks measures over the quality families.
 """
 
 from __future__ import annotations
@@ -132,7 +150,8 @@ class SimilarityTrack(Track):
     #: every family is built with known relations: one overall table
     ground_truth_property = None
     protocol_version = 1
-    primary = Score("grounding", "mean of the family's quality tests in [0, 1] (T3, T4 if a metric, T7; T8; T9)")
+    primary = Score("grounding", "mean of the family's quality tests in [0, 1] (T3, T4 if a metric, T7; T8; T9; "
+                                 "T1, T2, T5; T6)")
     scores = (
         Score("t3_invariance", "share of the 5 transforms whose claimed invariance equals the measured one"),
         *(Score(f"t3_{t}", f"1 if the claim about {t} invariance is right") for t in INVARIANCES),
@@ -148,6 +167,8 @@ class SimilarityTrack(Track):
         Score("t1_adjacent_confusion", "share of T1 misses that land on an adjacent layer"),
         Score("t2_monotonicity", "mean Spearman(|i - j|, dissimilarity) within each network"),
         Score("t5_functional", "mean Spearman of distance with |accuracy gap| and with output disagreement"),
+        Score("t6_group_separation", "AUPRC of same-condition versus cross-condition network pairs, mean over groups"),
+        Score("t2_adjacent_nearest", "share of a network's layers whose most similar other layer is adjacent"),
     )
 
     def default_settings(self) -> dict[str, Any]:
@@ -156,7 +177,8 @@ class SimilarityTrack(Track):
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [("t1_layer_id", "T1 layer id"), ("t2_monotonicity", "T2 monotonic"),
-                ("t5_functional", "T5 functional"),
+                ("t5_functional", "T5 functional"), ("t6_group_separation", "T6 groups"),
+                ("t2_adjacent_nearest", "T2 adjacent"),
                 ("t3_invariance", "T3 invariances"), ("t4_metric_axioms", "T4 metric"),
                 ("t7_dose_response", "T7 dose-response"), ("t8_null_calibration", "T8 null"),
                 ("t9_estimation", "T9 estimation"), ("t10_speed", "T10 speed")]
@@ -169,14 +191,16 @@ class SimilarityTrack(Track):
                 and dataset.card.source.loader == "digits.networks":
             family = "networks"
         tests = {"transforms": P.run_transforms, "null": P.run_null, "estimation": P.run_estimation,
-                 "runtime": P.run_runtime, "networks": P.run_networks}
+                 "runtime": P.run_runtime, "networks": P.run_networks, "groups": P.run_groups,
+                 "layers": P.run_layers}
         if family not in tests:
             raise ValueError(f"dataset {dataset.name!r} has family {family!r} (valid: {', '.join(tests)})")
         t0 = time.perf_counter()
         scores, outputs = tests[family](method, dataset, settings, ctx)
         quality = [scores[k] for k in ("t3_invariance", "t4_metric_axioms", "t7_dose_response",
                                        "t8_null_calibration", "t9_estimation", "t1_layer_id",
-                                       "t2_monotonicity_01", "t5_functional_01") if k in scores]
+                                       "t2_monotonicity_01", "t5_functional_01", "t6_group_separation",
+                                       "t2_adjacent_nearest") if k in scores]
         if quality:
             scores["grounding"] = float(sum(quality) / len(quality))
         else:

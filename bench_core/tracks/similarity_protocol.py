@@ -211,24 +211,81 @@ def _perm_pvalue(a, b, rho: float, rng, n_perm: int = 999) -> float:
     return float((np.sum(null >= rho - 1e-12) + 1) / (n_perm + 1))
 
 
-def run_networks(method, dataset, settings, ctx):
-    """T1 layer identification, T2 layer monotonicity and T5 functional grounding on networks trained from
-    several seeds (``digits.networks``: arrays ``s<seed>_l<layer>``, ``s<seed>_logits``; held-out rows)."""
-    A, info = dataset.arrays, dataset.info
+def _memo_scorer(method, ctx, arrays):
+    """``s(ka, kb)``: the score of two named arrays, computed once (once per unordered pair if symmetric)."""
     score = _scorer(method, ctx)
     memo: dict[tuple[str, str], float] = {}
     symmetric = type(method).symmetric
 
     def s(ka: str, kb: str) -> float:
-        """The score of two named representations, computed once (once per unordered pair if symmetric)."""
         key = (min(ka, kb), max(ka, kb)) if symmetric else (ka, kb)
         if key not in memo:
-            memo[key] = score(layer[ka], layer[kb])
+            memo[key] = score(arrays[ka], arrays[kb])
         return memo[key]
 
+    return s
+
+
+def _monotonicity(method, s, layers: list[str]) -> tuple[list[float], list[int]]:
+    """Per source layer: Spearman(|i - j|, dissim(layer i, layer j)) over the other layers; and the index of
+    each layer's nearest other layer (smallest dissimilarity; the first one on a tie)."""
+    rhos, nearest = [], []
+    for i in range(len(layers)):
+        others = [j for j in range(len(layers)) if j != i]
+        d = [_dissim(method, s(layers[i], layers[j])) for j in others]
+        rhos.append(_spearman([abs(i - j) for j in others], d))
+        nearest.append(others[int(np.argmin(d))])
+    return rhos, nearest
+
+
+def run_groups(method, dataset, settings, ctx):
+    """T6 group separation (ReSi tests 3-5) on networks trained under the levels of one condition
+    (``similarity.network_groups``: arrays ``g<group>_s<i>_l<layer>``; ``info["layer"]`` the compared layer)."""
+    from bench_core.metrics.group_separation import group_separation
+
+    A, info = dataset.arrays, dataset.info
+    s = _memo_scorer(method, ctx, A)
+    layer = int(info["layer"])
+    members = [(g, f"g{g}_s{i}_l{layer}") for g in range(len(info["levels"])) for i in range(int(info["n_seeds"]))]
+    m = len(members)
+    S = np.zeros((m, m))
+    for a in range(m):
+        for b in range(a + 1, m):
+            ka, kb = members[a][1], members[b][1]
+            # similarity = -dissimilarity; an asymmetric measure is symmetrised (the mean of both orders)
+            S[a, b] = -(_dissim(method, s(ka, kb)) + _dissim(method, s(kb, ka))) / 2
+        ctx.step(f"T6 member {a}")
+    sep = group_separation(S, [g for g, _ in members])
+    levels = info["levels"]
+    outputs = {"t6_chance": sep["chance"], "t6_violation_rate": sep["violation_rate"],
+               "t6_factor": info["factor"], "t6_layer": layer,
+               "t6_per_group": {str(levels[g]): v for g, v in sep["per_group"].items()},
+               "t6_similarity": np.round(S + S.T, 6).tolist()}
+    return {"t6_group_separation": sep["auprc"]}, outputs
+
+
+def run_layers(method, dataset, settings, ctx):
+    """T2 layer monotonicity and adjacent-layer structure on the layers of one network
+    (``similarity.transformer_layers``: arrays ``layer_0`` … ``layer_<L-1>`` on the same rows)."""
+    A, info = dataset.arrays, dataset.info
+    s = _memo_scorer(method, ctx, A)
+    layers = [f"layer_{i}" for i in range(int(info["n_layers"]))]
+    rhos, nearest = _monotonicity(method, s, layers)
+    ctx.step("T2 layers")
+    scores = {"t2_monotonicity": float(np.mean(rhos)),
+              "t2_adjacent_nearest": float(np.mean([abs(i - j) == 1 for i, j in enumerate(nearest)]))}
+    scores["t2_monotonicity_01"] = (1 + scores["t2_monotonicity"]) / 2
+    D = [[0.0 if a == b else _dissim(method, s(a, b)) for b in layers] for a in layers]
+    return scores, {"t2_per_layer": rhos, "t2_nearest_layer": nearest, "t2_dissimilarity": D}
+
+
+def run_networks(method, dataset, settings, ctx):
+    """T1 layer identification, T2 layer monotonicity and T5 functional grounding on networks trained from
+    several seeds (``digits.networks``: arrays ``s<seed>_l<layer>``, ``s<seed>_logits``; held-out rows)."""
+    A, info = dataset.arrays, dataset.info
+    s = _memo_scorer(method, ctx, {"input": dataset.X, **A})
     seeds = list(info["seeds"])[: int(settings.get("network_seeds") or len(info["seeds"]))]
     L = len(info["widths"])
-    layer = {"input": dataset.X, **A}
     rng = ctx.rng(101)
     scores: dict[str, float] = {}
     outputs: dict[str, Any] = {}
@@ -253,11 +310,7 @@ def run_networks(method, dataset, settings, ctx):
     # T2: within each network, dissimilarity grows with layer distance (input, hidden layers, logits)
     rhos = []
     for a in seeds:
-        layers = ["input"] + [f"s{a}_l{i}" for i in range(L)] + [f"s{a}_logits"]
-        for i in range(len(layers)):
-            others = [j for j in range(len(layers)) if j != i]
-            d = [_dissim(method, s(layers[i], layers[j])) for j in others]
-            rhos.append(_spearman([abs(i - j) for j in others], d))
+        rhos += _monotonicity(method, s, ["input"] + [f"s{a}_l{i}" for i in range(L)] + [f"s{a}_logits"])[0]
         ctx.step(f"T2 seed {a}")
     scores["t2_monotonicity"] = float(np.mean(rhos))
 

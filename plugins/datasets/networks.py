@@ -15,6 +15,9 @@ plain MLP's last layers are nearly interchangeable):
     ordered pairs of seeds 0-4, the layer of the other seed with the highest linear CKA is the same layer for
     59 of 60 layers (a ReLU-only 256-64-16 MLP: 30 of 60; 256-64-16 with the tanh bottleneck: 40 of 60; the
     CNN below: 54 of 60).
+``mlp-small``
+    64 → 128 (ReLU) → 32 (ReLU) → 16 (tanh bottleneck) → 10: the same shape of widths at a quarter of the
+    cost to train and to compare (the similarity track's quick tier); 15 epochs.
 ``cnn``
     input 1 × 8 × 8; ``l0`` conv 3 × 3, 8 channels, ReLU (8 × 8 × 8 = 512); ``l1`` conv 3 × 3, 16
     channels, ReLU, 2 × 2 max-pool (16 × 4 × 4 = 256); ``l2`` dense 64, ReLU; then dense 10. Channels-first
@@ -62,8 +65,8 @@ from bench_core.errors import UsageError
 from plugins.datasets import npcache
 
 CODE_VERSION = "digits-networks-3"
-ARCHS = ("mlp", "cnn")
-EPOCHS = {"mlp": 20, "cnn": 15}
+ARCHS = ("mlp", "mlp-small", "cnn")
+EPOCHS = {"mlp": 20, "mlp-small": 15, "cnn": 15}
 EVAL_FRACTION = 0.3
 LR = 3e-3
 BATCH = 64
@@ -177,6 +180,9 @@ def build(arch: str):
         def forward(self, x):
             return self.out(self.hidden(x)[-1])
 
+    class MLPSmall(MLP):
+        widths = (128, 32, 16)
+
     class CNN(nn.Module):
         widths = (8 * 8 * 8, 16 * 4 * 4, 64)
 
@@ -197,7 +203,7 @@ def build(arch: str):
         def forward(self, x):
             return self.out(self.hidden(x)[-1])
 
-    return {"mlp": MLP, "cnn": CNN}[arch]()
+    return {"mlp": MLP, "mlp-small": MLPSmall, "cnn": CNN}[arch]()
 
 
 class _one_thread:
@@ -309,13 +315,23 @@ def linear_cka(A: np.ndarray, B: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------------- loaders
 
 
+def eval_subset(held: np.ndarray, eval_rows: Any) -> np.ndarray:
+    """The held-out rows a loader evaluates on: all of them (``eval_rows`` None), else ``eval_rows`` of them
+    drawn by ``numpy.random.default_rng(1)`` without replacement, in their original order."""
+    if eval_rows is None:
+        return held
+    if isinstance(eval_rows, bool) or not isinstance(eval_rows, int) or not 10 <= eval_rows <= len(held):
+        raise UsageError(f"eval_rows must be an integer in 10..{len(held)}, got {eval_rows!r}")
+    return held[np.sort(np.random.default_rng(1).permutation(len(held))[:eval_rows])]
+
+
 def _inputs(loader: str, data_sha: str, **params: Any) -> str:
     spec = {"loader": loader, "code": CODE_VERSION, "data": data_sha, **params}
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str, Any] | None = None,
-                    epochs: int | None = None) -> RawData:
+                    epochs: int | None = None, eval_rows: int | None = None) -> RawData:
     """Hidden layers of ``n_seeds`` networks (seeds 0 … n_seeds-1) on the held-out digits (``digits.networks``).
 
     ``X`` the held-out inputs float32 ``[540, 64]`` (pixel / 16); ``y`` their digit labels; ``arrays``
@@ -325,6 +341,7 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
     ``adjacent_cka`` (per seed, linear CKA of layer i with layer i+1 on the held-out rows) and
     ``cross_seed_layer_id`` (for ≥ 2 seeds: per layer of seed 0, the layer of seed 1 with the highest linear
     CKA; the identity means layers are identifiable across seeds), ``cross_seed_cka`` (that CKA matrix).
+    ``eval_rows`` (optional) keeps that many of the held-out rows (:func:`eval_subset`) for every array.
     """
     arch, cond = _arch(arch), _condition(condition)
     epochs = _epochs(arch, epochs)
@@ -332,6 +349,7 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
         raise UsageError(f"n_seeds must be a positive integer, got {n_seeds!r}")
     X, y = digits()
     _, held = digits_split(y)
+    held = eval_subset(held, eval_rows)
     arrays: dict[str, np.ndarray] = {}
     accuracy, shortcut_acc, adjacent, keys = [], [], [], []
     for seed in range(n_seeds):
@@ -350,7 +368,8 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
         "arch": arch, "condition": cond, "epochs": epochs, "seeds": list(range(n_seeds)),
         "widths": [int(arrays[f"s0_l{i}"].shape[1]) for i in range(len(build(arch).widths))],
         "accuracy": accuracy, "adjacent_cka": adjacent,
-        "split": f"fixed held-out split: {len(held)} of {len(y)} rows (30 % per class, numpy seed 0)",
+        "split": f"fixed held-out split: {len(held)} of {len(y)} rows (30 % per class, numpy seed 0)"
+                 + ("" if eval_rows is None else f"; {eval_rows} of them kept (numpy seed 1)"),
     }
     if shortcut_acc:
         info["shortcut_accuracy"] = shortcut_acc
@@ -361,7 +380,8 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
         info["cross_seed_cka"] = np.round(M, 4).tolist()
         info["cross_seed_layer_id"] = [int(j) for j in M.argmax(1)]
     return RawData(X=X[held], y=y[held], arrays=arrays, info=info,
-                   checksum_inputs=_inputs("digits.networks", _data_sha(X, y), networks=keys))
+                   checksum_inputs=_inputs("digits.networks", _data_sha(X, y), networks=keys,
+                                           **({} if eval_rows is None else {"eval_rows": eval_rows})))
 
 
 def digits_activations(arch: str = "mlp", seed: int = 0, layer: int = 1, condition: Mapping[str, Any] | None = None,

@@ -26,6 +26,24 @@ Loaders (registered as ``similarity.<name>``):
     (a large-sample proxy of the population value).
 ``runtime``
     only a grid of (n, d) sizes in ``info``; the track draws the inputs itself.
+``network_groups`` (controlled training conditions; ReSi tests 3-5)
+    digits networks of the shared loader :mod:`plugins.datasets.networks` trained under one ``factor`` of
+    :data:`~plugins.datasets.networks.CONDITION_KEYS` at each of ``levels`` (group ``g`` = level ``g``), from
+    ``n_seeds`` seeds per group. The seeds are distinct across groups (group ``g`` uses seeds
+    ``g * n_seeds`` … ``g * n_seeds + n_seeds - 1``), so that a cross-group pair never shares its initial
+    weights and batch order: an intra-group pair must look alike because of the condition, not the seed (with
+    level 0 first, group 0 is the plain seeds 0 … n_seeds - 1, shared with ``digits.networks``' cache). ``X``
+    the 539 held-out digits (plain: a shortcut is removed at evaluation); ``arrays`` ``g<g>_s<i>_l<layer>``
+    (every hidden layer of the ``i``-th network of group ``g``) and ``g<g>_s<i>_logits``; ``info``: ``factor``,
+    ``levels``, ``seeds`` (per group), ``widths``, ``accuracy`` (per group and network, held-out),
+    ``layer`` (the hidden layer the track compares: the last one, as ReSi compares the last layer).
+    ``eval_rows`` keeps that many held-out rows (``networks.eval_subset``).
+``transformer_layers``
+    the per-layer activations of the packaged sentence transformer (shared loader :mod:`plugins.datasets.minilm`,
+    one cached model run per corpus): ``layer_0`` (embeddings output) … ``layer_6`` (block outputs), either the
+    mean-pooled sentence embedding of each document (``rows = "sentences"``) or ``n_tokens`` token rows drawn
+    without replacement from the documents' real tokens (``[CLS]``/``[SEP]`` excluded; ``rows = "tokens"``,
+    numpy seed ``seed``), the same rows for every layer. ``X`` is ``layer_0``.
 """
 
 from __future__ import annotations
@@ -136,7 +154,92 @@ def runtime(grid: tuple = ((500, 32), (2000, 32), (2000, 256)), seed: int = 0) -
     return _family(X, {}, {"family": "runtime", "grid": [list(g) for g in grid]})
 
 
+def network_groups(arch: str = "mlp", factor: str = "random_label_fraction", levels: tuple = (0.0, 0.5, 1.0),
+                   n_seeds: int = 4, epochs: int | None = None, eval_rows: int | None = None) -> RawData:
+    """Digits networks trained under the levels of one condition (see the module docstring)."""
+    import hashlib
+    import json
+
+    from bench_core.errors import UsageError
+    from plugins.datasets import networks as N
+
+    if factor not in N.CONDITION_KEYS:
+        raise UsageError(f"unknown factor {factor!r} (valid: {', '.join(N.CONDITION_KEYS)})")
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 2:
+        raise UsageError(f"n_seeds must be an integer >= 2, got {n_seeds!r}")
+    levels = [float(v) for v in levels]
+    if len(levels) < 2 or len(set(levels)) != len(levels):
+        raise UsageError(f"levels must hold at least 2 distinct values, got {levels!r}")
+    X, y = N.digits()
+    _, held = N.digits_split(y)
+    held = N.eval_subset(held, eval_rows)
+    arrays: dict[str, np.ndarray] = {}
+    accuracy, seeds, keys = [], [], []
+    for g, level in enumerate(levels):
+        acc, sd = [], []
+        for i in range(n_seeds):
+            seed = g * n_seeds + i
+            net, key = N.network(arch, seed, {factor: level}, epochs)
+            keys.append(key)
+            hs, logits = N.representations(net, X[held])
+            for j, h in enumerate(hs):
+                arrays[f"g{g}_s{i}_l{j}"] = h
+            arrays[f"g{g}_s{i}_logits"] = logits
+            acc.append(round(float((logits.argmax(1) == y[held]).mean()), 4))
+            sd.append(seed)
+        accuracy.append(acc)
+        seeds.append(sd)
+    widths = [int(arrays[f"g0_s0_l{j}"].shape[1]) for j in range(len(N.build(arch).widths))]
+    info = {"family": "groups", "arch": arch, "factor": factor, "levels": levels, "n_seeds": n_seeds,
+            "seeds": seeds, "epochs": N._epochs(arch, epochs), "widths": widths, "accuracy": accuracy,
+            "layer": len(widths) - 1}
+    spec = {"loader": "similarity.network_groups", "code": N.CODE_VERSION, "networks": keys,
+            **({} if eval_rows is None else {"eval_rows": eval_rows})}
+    n = len(held)
+    return RawData(X=X[held], y=y[held], arrays=arrays, info=info,
+                   splits=[(np.arange(n // 2), np.arange(n // 2, n))],
+                   checksum_inputs=hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest())
+
+
+def transformer_layers(rows: str = "sentences", n_tokens: int = 2000, max_docs: int = 480,
+                       max_tokens_per_doc: int = 128, seed: int = 0) -> RawData:
+    """Every layer of the packaged MiniLM on the same rows (see the module docstring)."""
+    from bench_core.errors import UsageError
+    from plugins.datasets import minilm, npcache
+
+    if rows not in ("sentences", "tokens"):
+        raise UsageError(f"unknown rows {rows!r} (valid: sentences, tokens)")
+    L = minilm.N_LAYERS + 1
+    if rows == "sentences":
+        raw = minilm.minilm_layers(max_docs=max_docs, max_tokens_per_doc=max_tokens_per_doc)
+        arrays = {f"layer_{i}": raw.arrays[f"layer_{i}"] for i in range(L)}
+        info, checksum = dict(raw.info), raw.checksum_inputs
+    else:
+        if isinstance(n_tokens, bool) or not isinstance(n_tokens, int) or n_tokens < 10:
+            raise UsageError(f"n_tokens must be an integer >= 10, got {n_tokens!r}")
+        path, meta = minilm.activations(max_docs, max_tokens_per_doc)
+        ids = npcache.read(path, ["token_id"])["token_id"]
+        real = np.flatnonzero((ids != 101) & (ids != 102))
+        if n_tokens > len(real):
+            raise UsageError(f"n_tokens {n_tokens} exceeds the corpus' {len(real)} real tokens")
+        pick = np.sort(np.random.default_rng([seed, 15]).choice(real, size=n_tokens, replace=False))
+        arrays = {}
+        for i in range(L):
+            arrays[f"layer_{i}"] = np.ascontiguousarray(npcache.read(path, [f"layer_{i}"])[f"layer_{i}"][pick])
+        info = minilm._info(meta, rows=f"{n_tokens} tokens drawn from the real tokens (numpy seed {seed})")
+        import hashlib
+
+        checksum = hashlib.sha256(f"{meta['key']}|".encode() + pick.astype("<i8").tobytes()).hexdigest()
+    info.update(family="layers", n_layers=L, layer_rows=rows)
+    Xb = arrays["layer_0"]
+    n = Xb.shape[0]
+    return RawData(X=Xb, y=np.zeros(n, dtype=np.int64), arrays=arrays, info=info,
+                   splits=[(np.arange(n // 2), np.arange(n // 2, n))], checksum_inputs=checksum)
+
+
 LOADERS = {
+    "similarity.network_groups": network_groups,
+    "similarity.transformer_layers": transformer_layers,
     "similarity.transforms": transforms,
     "similarity.null": null,
     "similarity.estimation": estimation,

@@ -21,7 +21,9 @@ from bench_core.errors import PluginError, ResultWriteError, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit status 2 (argparse prints usage first by default)
-        raise UsageError(message)
+        from bench_core.cli_extra import with_hint
+
+        raise UsageError(with_hint(message))
 
 
 def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
@@ -29,9 +31,11 @@ def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
     ``--method ","``, ``a,,b``) is bad input, never "everything"."""
     if values is None:
         return None
+    from bench_core.execute.selection import split_items
+
     out: list[str] = []
     for v in values:
-        parts = [p.strip() for p in v.split(",")]
+        parts = split_items(v)  # commas inside brackets (method[p=1,q=2]) belong to the item
         if not v.strip() or any(not p for p in parts):
             raise UsageError(f"{option or 'a name list'} got an empty name in {v!r}; give one or more names, "
                              f"comma-separated (omit the option to select every one)")
@@ -151,7 +155,8 @@ def cmd_list(args, registry) -> int:
         out = {
             "plugins": [vars(p) for p in registry.plugins],
             "methods": {t: {n: {"version": e.obj.version, "plugin": e.plugin.name, "tags": e.obj.tags.as_dict(),
-                                 "params": dict(e.obj.params)} for n, e in sorted(registry.methods[t].items())}
+                                 "params": dict(e.obj.params), "unavailable": e.obj.unavailable()}
+                            for n, e in sorted(registry.methods[t].items())}
                         for t in tracks},
             "datasets": {n: {"tracks": list(e.obj.tracks), "tier": e.obj.tier, "plugin": e.plugin.name}
                          for n, e in sorted(registry.cards.items())},
@@ -169,7 +174,7 @@ def cmd_list(args, registry) -> int:
     print("Plugins\n" + tabulate(rows, headers=["plugin", "distribution", "version", "module", "status"]))
     for t in tracks:
         track = registry.tracks[t]
-        rows = []
+        rows, unavailable = [], []
         for n, e in sorted(registry.methods[t].items()):
             tg = e.obj.tags
             flags = ", ".join(f for f, on in (("supervised", tg.supervised), ("stochastic", tg.stochastic),
@@ -178,11 +183,17 @@ def cmd_list(args, registry) -> int:
                 flags += f"{', ' if flags else ''}{tg.control} control"
             if tg.requires:
                 flags += f"{', ' if flags else ''}needs {'+'.join(tg.requires)}"
-            rows.append([n, e.obj.version, e.plugin.name, flags, e.obj.describe()[:70]])
+            missing = e.obj.unavailable()
+            if missing:
+                unavailable.append(f"  {n}: unavailable: {missing}")
+            rows.append([n + (" (unavailable)" if missing else ""), e.obj.version, e.plugin.name, flags,
+                         e.obj.describe()[:70]])
         state = "" if track.ready else "  (contract only: no protocol yet)"
         print(f"\nTrack {t}{state}: {len(rows)} method(s)")
         if rows:
             print(tabulate(rows, headers=["method", "version", "plugin", "tags", "description"]))
+        if unavailable:
+            print("\n".join(unavailable))
         cards = registry.cards_for(t)
         if cards:
             from bench_core.data.dataset import data_dir, missing_reason
@@ -212,7 +223,7 @@ def cmd_run(args, registry) -> int:
     plan = plan_run(registry, req, store)
     prepare_datasets(registry, plan, req)
     print(f"featbench run --profile {plan.profile}: {len(plan.specs)} job(s): {len(plan.pending)} to run, "
-          f"{plan.cached} already done, {len(plan.skipped)} skipped (data missing), "
+          f"{plan.cached} already done, {len(plan.skipped)} skipped (data or dependency missing), "
           f"{len(plan.not_applicable)} method/dataset pair(s) not applicable", file=sys.stderr)
     for reason in sorted({r for _s, r in plan.skipped}):
         print(f"  skipped: {reason}", file=sys.stderr)

@@ -1,7 +1,9 @@
-"""``featbench``: list, run, leaderboard, compare, check, datasets.
+# PYTHON_ARGCOMPLETE_OK  (argcomplete completes the `featbench` console script; see `featbench completion`)
+"""``featbench``: list, run, errors, show, leaderboard, compare, check, datasets, status, completion.
 
 Exit status: 0 on success; 1 when ``compare`` finds a regression or ``check`` a failing check or
-``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
+``datasets verify`` a mismatch, or when ``run --strict`` had a job end ``error``, ``invalid``, ``timeout``,
+``oom`` or ``crashed``; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
 an unusable results, cache or data directory), with a one-line error on stderr and nothing written; 3 when
 a run stops because a result could not be stored (disk full, read-only filesystem), with one line naming
 the file and the reason.
@@ -92,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="cache directory (default: $FEATBENCH_CACHE_DIR or ~/.cache/featbench)")
     run.add_argument("--force", action="store_true", help="re-run jobs that already have a done result")
     run.add_argument("--no-progress", action="store_true", help="no progress display")
+    from bench_core.cli_extra import add_dataset_actions, add_parsers, add_run_options
+
+    add_run_options(run)
 
     lb = sub.add_parser("leaderboard", help="build leaderboard tables from stored results")
     lb.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -123,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="every dataset card and whether its data is available")
     dl.add_argument("--track")
     dl.add_argument("--data-dir")
+    add_dataset_actions(dsub, dl)
     dv = dsub.add_parser("verify", help="re-derive every checksum and run the leakage check")
     dv.add_argument("names", nargs="*", help="datasets (default: all)")
     dv.add_argument("--track")
@@ -141,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sch = sub.add_parser("schema", help="print the JSON Schema of result files")
     sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
+    add_parsers(sub, PROFILES)
     return p
 
 
@@ -221,6 +228,10 @@ def cmd_run(args, registry) -> int:
     )
     store = results_store(req)
     plan = plan_run(registry, req, store)
+    if args.dry_run:
+        from bench_core.cli_extra import print_dry_run
+
+        return print_dry_run(plan)
     prepare_datasets(registry, plan, req)
     print(f"featbench run --profile {plan.profile}: {len(plan.specs)} job(s): {len(plan.pending)} to run, "
           f"{plan.cached} already done, {len(plan.skipped)} skipped (data or dependency missing), "
@@ -232,6 +243,7 @@ def cmd_run(args, registry) -> int:
         print(line, file=sys.stderr)
     total = len(plan.pending) + len(plan.skipped)
     progress = Progress(total, enabled=not args.no_progress)
+    progress.begin()
     try:
         counts = execute(registry, plan, req, store, progress)
     except KeyboardInterrupt:
@@ -241,7 +253,9 @@ def cmd_run(args, registry) -> int:
     if plan.elsewhere:
         summary += f"; {plan.elsewhere} left to another driver that had claimed them"
     print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
-    return 0
+    from bench_core.cli_extra import after_run
+
+    return after_run(plan, store, counts, args.strict)
 
 
 def _executor_options(args) -> dict:
@@ -364,6 +378,14 @@ def cmd_datasets(args, registry) -> int:
     cards = registry.cards_for(args.track) if args.track else sorted((e.obj for e in registry.cards.values()),
                                                                      key=lambda c: c.name)
     root = data_dir(args.data_dir)
+    if args.action == "download":
+        from bench_core.cli_extra import datasets_download
+
+        return datasets_download(args, registry, cards, root)
+    if args.action == "list" and args.json:
+        from bench_core.cli_extra import datasets_list_json
+
+        return datasets_list_json(cards, root)
     if args.action == "list":
         from tabulate import tabulate
 
@@ -391,14 +413,25 @@ def cmd_schema(args, registry) -> int:
     return 0
 
 
+from bench_core.cli_extra import cmd_completion, cmd_errors, cmd_show  # noqa: E402
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
             "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema,
-            "status": cmd_status}
+            "status": cmd_status, "errors": cmd_errors, "show": cmd_show, "completion": cmd_completion}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        try:
+            import argcomplete
+        except ImportError:  # pragma: no cover - a dependency; completion is a convenience
+            pass
+        else:
+            argcomplete.autocomplete(parser)  # returns at once unless the shell asks for completions
+        args = parser.parse_args(argv)
+        if args.command == "completion":  # needs no plugins
+            return cmd_completion(args, None)
         from bench_core.registry import load_registry
 
         registry = load_registry()

@@ -1,6 +1,6 @@
 """A progress display for long runs, on stderr: a bar, done/failed counts, the current job(s), an ETA.
 
-Phases: until the first job ends the line says ``starting workers…`` (worker processes import torch, the
+Phases: until the first job ends (skipped jobs, recorded at once, do not count) the line says ``starting workers…`` (worker processes import torch, the
 plugins, and compile numba kernels: tens of seconds on a cold start) and names the jobs already started.
 Then it shows the running jobs (the first one, and how many others) and, once it means something, an ETA:
 only after :data:`ETA_AFTER` jobs have ended *and* a tenth of the run has, because the first jobs' times
@@ -43,6 +43,7 @@ class Progress:
         self.width = width
         self.done = 0
         self.failed = 0
+        self.skipped = 0  # recorded without running (data or a dependency missing): no part of any rate
         self.t0 = time.monotonic()
         self.running: dict[str, float] = {}  # label -> start time, in start order
         self._last_decile = -1
@@ -51,6 +52,12 @@ class Progress:
 
     @property
     def finished(self) -> int:
+        return self.done + self.failed + self.skipped
+
+    @property
+    def ran(self) -> int:
+        """Jobs that ran and ended (done or failed); skipped ones are recorded instantly and say nothing
+        about the time the others take."""
         return self.done + self.failed
 
     def begin(self) -> None:
@@ -69,6 +76,8 @@ class Progress:
         self.running.pop(label, None)
         if status == "done":
             self.done += 1
+        elif status == "skipped":
+            self.skipped += 1
         else:
             self.failed += 1
         if not self.enabled:
@@ -99,11 +108,12 @@ class Progress:
 
     def eta(self) -> float | None:
         """Seconds left, or ``None`` while too few jobs have ended for a rate to mean anything."""
-        finished = self.finished
-        if finished < min(ETA_AFTER, self.total) or finished * 10 < self.total or finished >= self.total:
+        ran, left = self.ran, self.total - self.finished
+        runnable = self.total - self.skipped
+        if left <= 0 or ran < min(ETA_AFTER, runnable) or ran * 10 < runnable:
             return None
         elapsed = time.monotonic() - self.t0
-        return elapsed / finished * (self.total - finished)
+        return elapsed / ran * left
 
     def current(self) -> str:
         if not self.running:
@@ -120,8 +130,10 @@ class Progress:
         filled = int(round(self.width * frac))
         elapsed = time.monotonic() - self.t0
         bar = "#" * filled + "." * (self.width - filled)
-        head = f"[{bar}] {finished}/{self.total}  done {self.done}  failed {self.failed}  elapsed {_fmt_eta(elapsed)}"
-        if finished == 0:
+        skipped = f"  skipped {self.skipped}" if self.skipped else ""
+        head = (f"[{bar}] {finished}/{self.total}  done {self.done}  failed {self.failed}{skipped}  "
+                f"elapsed {_fmt_eta(elapsed)}")
+        if self.ran == 0 and finished < self.total:
             return head + "  starting workers…" + self.current()
         eta = self.eta()
         tail = f"  ETA {_fmt_eta(eta)}" if eta is not None else ""

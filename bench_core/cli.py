@@ -362,6 +362,8 @@ def cmd_check(args, registry) -> int:
         if len(hits) > 1:
             raise UsageError(f"method {args.name!r} exists in several tracks ({', '.join(hits)}); pass --track")
         cls = registry.method(hits[0], args.name)
+    if cls.unavailable():
+        raise UsageError(f"cannot check {cls.name}: {cls.unavailable()}")
     results = run_checks(cls)
     if args.json:
         print(json.dumps([vars(r) for r in results], indent=1))

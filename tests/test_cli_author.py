@@ -383,6 +383,8 @@ def test_unavailable_method_is_listed_with_reason_and_its_jobs_skipped(plugins, 
     rc, out, _err = _cli(capsys, "list", "--track", "selectors")
     assert "author-needs-extra (unavailable)" in out
     assert "author-needs-extra: unavailable: author-needs-extra needs the optional package" in out
+    rc, _o, err = _cli(capsys, "check", "author-needs-extra")
+    _one_line_usage_error(rc, err, "cannot check author-needs-extra", "featbench_test_no_such_package")
     results = tmp_path / "r"
     rc, _o, err = _cli(capsys, "run", "--profile", "smoke", "--executor", "inline", "--method", "author-needs-extra",
                        "--dataset", "breast_cancer", "--seeds", "1", "--results", results, "--no-progress", "--strict")

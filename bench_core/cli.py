@@ -1,7 +1,9 @@
-"""``featbench``: list, run, leaderboard, compare, check, datasets.
+# PYTHON_ARGCOMPLETE_OK  (argcomplete completes the `featbench` console script; see `featbench completion`)
+"""``featbench``: list, run, errors, show, leaderboard, compare, check, datasets, status, completion.
 
 Exit status: 0 on success; 1 when ``compare`` finds a regression or ``check`` a failing check or
-``datasets verify`` a mismatch; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
+``datasets verify`` a mismatch, or when ``run --strict`` had a job end ``error``, ``invalid``, ``timeout``,
+``oom`` or ``crashed``; 2 on bad input (unknown name, malformed card, bad option, checksum mismatch,
 an unusable results, cache or data directory), with a one-line error on stderr and nothing written; 3 when
 a run stops because a result could not be stored (disk full, read-only filesystem), with one line naming
 the file and the reason.
@@ -21,7 +23,9 @@ from bench_core.errors import PluginError, ResultWriteError, UsageError
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit status 2 (argparse prints usage first by default)
-        raise UsageError(message)
+        from bench_core.cli_extra import with_hint
+
+        raise UsageError(with_hint(message))
 
 
 def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
@@ -29,9 +33,11 @@ def _names(values: Sequence[str] | None, option: str = "") -> list[str] | None:
     ``--method ","``, ``a,,b``) is bad input, never "everything"."""
     if values is None:
         return None
+    from bench_core.execute.selection import split_items
+
     out: list[str] = []
     for v in values:
-        parts = [p.strip() for p in v.split(",")]
+        parts = split_items(v)  # commas inside brackets (method[p=1,q=2]) belong to the item
         if not v.strip() or any(not p for p in parts):
             raise UsageError(f"{option or 'a name list'} got an empty name in {v!r}; give one or more names, "
                              f"comma-separated (omit the option to select every one)")
@@ -88,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cache-dir", help="cache directory (default: $FEATBENCH_CACHE_DIR or ~/.cache/featbench)")
     run.add_argument("--force", action="store_true", help="re-run jobs that already have a done result")
     run.add_argument("--no-progress", action="store_true", help="no progress display")
+    from bench_core.cli_extra import add_dataset_actions, add_parsers, add_run_options
+
+    add_run_options(run)
 
     lb = sub.add_parser("leaderboard", help="build leaderboard tables from stored results")
     lb.add_argument("--results", help="results directory (default: <cache>/results)")
@@ -126,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="every dataset card and whether its data is available")
     dl.add_argument("--track")
     dl.add_argument("--data-dir")
+    add_dataset_actions(dsub, dl)
     dv = dsub.add_parser("verify", help="re-derive every checksum and run the leakage check")
     dv.add_argument("names", nargs="*", help="datasets (default: all)")
     dv.add_argument("--track")
@@ -149,6 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sch = sub.add_parser("schema", help="print the JSON Schema of result files")
     sch.add_argument("--write", action="store_true", help="rewrite bench_core/schema/result.schema.json")
+    add_parsers(sub, PROFILES)
     return p
 
 
@@ -163,7 +174,8 @@ def cmd_list(args, registry) -> int:
         out = {
             "plugins": [vars(p) for p in registry.plugins],
             "methods": {t: {n: {"version": e.obj.version, "plugin": e.plugin.name, "tags": e.obj.tags.as_dict(),
-                                 "params": dict(e.obj.params)} for n, e in sorted(registry.methods[t].items())}
+                                 "params": dict(e.obj.params), "unavailable": e.obj.unavailable()}
+                            for n, e in sorted(registry.methods[t].items())}
                         for t in tracks},
             "datasets": {n: {"tracks": list(e.obj.tracks), "tier": e.obj.tier, "plugin": e.plugin.name}
                          for n, e in sorted(registry.cards.items())},
@@ -181,7 +193,7 @@ def cmd_list(args, registry) -> int:
     print("Plugins\n" + tabulate(rows, headers=["plugin", "distribution", "version", "module", "status"]))
     for t in tracks:
         track = registry.tracks[t]
-        rows = []
+        rows, unavailable = [], []
         for n, e in sorted(registry.methods[t].items()):
             tg = e.obj.tags
             flags = ", ".join(f for f, on in (("supervised", tg.supervised), ("stochastic", tg.stochastic),
@@ -190,11 +202,17 @@ def cmd_list(args, registry) -> int:
                 flags += f"{', ' if flags else ''}{tg.control} control"
             if tg.requires:
                 flags += f"{', ' if flags else ''}needs {'+'.join(tg.requires)}"
-            rows.append([n, e.obj.version, e.plugin.name, flags, e.obj.describe()[:70]])
+            missing = e.obj.unavailable()
+            if missing:
+                unavailable.append(f"  {n}: unavailable: {missing}")
+            rows.append([n + (" (unavailable)" if missing else ""), e.obj.version, e.plugin.name, flags,
+                         e.obj.describe()[:70]])
         state = "" if track.ready else "  (contract only: no protocol yet)"
         print(f"\nTrack {t}{state}: {len(rows)} method(s)")
         if rows:
             print(tabulate(rows, headers=["method", "version", "plugin", "tags", "description"]))
+        if unavailable:
+            print("\n".join(unavailable))
         cards = registry.cards_for(t)
         if cards:
             from bench_core.data.dataset import data_dir, missing_reason
@@ -222,9 +240,13 @@ def cmd_run(args, registry) -> int:
     )
     store = results_store(req)
     plan = plan_run(registry, req, store)
+    if args.dry_run:
+        from bench_core.cli_extra import print_dry_run
+
+        return print_dry_run(plan)
     prepare_datasets(registry, plan, req)
     print(f"featbench run --profile {plan.profile}: {len(plan.specs)} job(s): {len(plan.pending)} to run, "
-          f"{plan.cached} already done, {len(plan.skipped)} skipped (data missing), "
+          f"{plan.cached} already done, {len(plan.skipped)} skipped (data or dependency missing), "
           f"{len(plan.not_applicable)} method/dataset pair(s) not applicable", file=sys.stderr)
     for reason in sorted({r for _s, r in plan.skipped}):
         print(f"  skipped: {reason}", file=sys.stderr)
@@ -233,6 +255,7 @@ def cmd_run(args, registry) -> int:
         print(line, file=sys.stderr)
     total = len(plan.pending) + len(plan.skipped)
     progress = Progress(total, enabled=not args.no_progress)
+    progress.begin()
     try:
         counts = execute(registry, plan, req, store, progress)
     except KeyboardInterrupt:
@@ -242,7 +265,9 @@ def cmd_run(args, registry) -> int:
     if plan.elsewhere:
         summary += f"; {plan.elsewhere} left to another driver that had claimed them"
     print(f"results: {summary}; stored under {store.root}", file=sys.stderr)
-    return 0
+    from bench_core.cli_extra import after_run
+
+    return after_run(plan, store, counts, args.strict)
 
 
 def _executor_options(args) -> dict:
@@ -363,6 +388,8 @@ def cmd_check(args, registry) -> int:
         if len(hits) > 1:
             raise UsageError(f"method {args.name!r} exists in several tracks ({', '.join(hits)}); pass --track")
         cls = registry.method(hits[0], args.name)
+    if cls.unavailable():
+        raise UsageError(f"cannot check {cls.name}: {cls.unavailable()}")
     results = run_checks(cls)
     if args.json:
         print(json.dumps([vars(r) for r in results], indent=1))
@@ -379,6 +406,14 @@ def cmd_datasets(args, registry) -> int:
     cards = registry.cards_for(args.track) if args.track else sorted((e.obj for e in registry.cards.values()),
                                                                      key=lambda c: c.name)
     root = data_dir(args.data_dir)
+    if args.action == "download":
+        from bench_core.cli_extra import datasets_download
+
+        return datasets_download(args, registry, cards, root)
+    if args.action == "list" and args.json:
+        from bench_core.cli_extra import datasets_list_json
+
+        return datasets_list_json(cards, root)
     if args.action == "list":
         from tabulate import tabulate
 
@@ -420,14 +455,26 @@ def cmd_new_plugin(args, registry) -> int:
     return 0
 
 
+from bench_core.cli_extra import cmd_completion, cmd_errors, cmd_show  # noqa: E402
+
 COMMANDS = {"list": cmd_list, "run": cmd_run, "leaderboard": cmd_leaderboard, "compare": cmd_compare,
             "check": cmd_check, "datasets": cmd_datasets, "schema": cmd_schema,
-            "status": cmd_status, "new-plugin": cmd_new_plugin}
+            "status": cmd_status, "new-plugin": cmd_new_plugin, "errors": cmd_errors, "show": cmd_show,
+            "completion": cmd_completion}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        parser = build_parser()
+        try:
+            import argcomplete
+        except ImportError:  # pragma: no cover - a dependency; completion is a convenience
+            pass
+        else:
+            argcomplete.autocomplete(parser)  # returns at once unless the shell asks for completions
+        args = parser.parse_args(argv)
+        if args.command == "completion":  # needs no plugins
+            return cmd_completion(args, None)
         from bench_core.registry import load_registry
 
         registry = load_registry()

@@ -41,14 +41,14 @@ def _env_list(name: str, env: Mapping[str, str]) -> list[str] | None:
 
 
 def did_you_mean(name: str, valid: Iterable[str]) -> str:
-    """`` (did you mean 'x'?)`` when a close match exists, else ``""``."""
+    """``; did you mean 'x'?`` when a close match exists, else ``""`` (callers put it before the valid list)."""
     close = difflib.get_close_matches(name, list(valid), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def unknown(kind: str, name: str, valid: Iterable[str]) -> UsageError:
     valid = sorted(valid)
-    return UsageError(f"unknown {kind} {name!r} (valid: {', '.join(valid) or 'none'}){did_you_mean(name, valid)}")
+    return UsageError(f"unknown {kind} {name!r}{did_you_mean(name, valid)} (valid: {', '.join(valid) or 'none'})")
 
 
 # ------------------------------------------------------------------------------------------------ registers
@@ -104,8 +104,8 @@ class DatasetRegister:
             return
         bad = [t for t in card.tracks if t not in TRACKS]
         if bad:
-            self.card_errors[str(path)] = (f"dataset card {path}: unknown track {bad[0]!r} "
-                                           f"(valid: {', '.join(sorted(TRACKS))}){did_you_mean(bad[0], TRACKS)}")
+            self.card_errors[str(path)] = (f"dataset card {path}: unknown track {bad[0]!r}{did_you_mean(bad[0], TRACKS)} "
+                                           f"(valid: {', '.join(sorted(TRACKS))})")
             return
         if card.name in self.cards:
             self.card_errors[str(path)] = (

@@ -55,7 +55,7 @@ def family(reg):
 
 
 def test_invariance_table_matches_theory_and_the_claims(reg, family):
-    measures = {n: e.obj for n, e in reg.methods["similarity"].items() if e.obj.__module__.startswith("plugins.")}
+    measures = {n: e.obj for n, e in reg.methods["similarity"].items() if e.obj.__module__.startswith(("plugins.", "featbench_builtins."))}
     assert set(measures) == set(THEORY)
     for name, cls in measures.items():
         table = invariance_table(cls(), family["sim_transforms"].arrays, 1e-6, Context())

@@ -20,7 +20,8 @@ from bench_core.data.dataset import cache_dir, cache_path, data_dir, missing_rea
 from bench_core.errors import DataMissing, ResultWriteError, UsageError
 from bench_core.execute.claims import ClaimedElsewhere, Claims
 from bench_core.execute.job import failure
-from bench_core.execute.jobs import JobSpec, make_spec, method_variants, parse_seeds, select_names
+from bench_core.execute.jobs import JobSpec, make_spec, parse_seeds, select_names
+from bench_core.execute.selection import expand_names, select_methods, variants_for
 from bench_core.profiles import get_profile
 from bench_core.provenance import git_state, hardware
 from bench_core.registry import Registry, unknown
@@ -129,12 +130,8 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
         if not registry.tracks[t].ready:
             raise UsageError(f"the {t} track has its method contract but no evaluation protocol yet "
                              f"(tracks with a protocol: {', '.join(ready)})")
-    all_methods = {m for t in tracks for m in registry.methods[t]}
-    for m in req.methods or []:
-        if m not in all_methods:
-            raise unknown("method", m, all_methods)
-    for d in req.datasets or []:
-        registry.card(d)
+    selected = select_methods(registry, tracks, req.methods)  # names, globs, name[param=value] variants
+    datasets = expand_names("dataset", req.datasets, registry.cards) if req.datasets else None
     seeds = parse_seeds(req.seeds, profile.seeds)
     threads = _threads(req)
     root = data_dir(req.data_dir)
@@ -149,10 +146,9 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
 
     for tname in tracks:
         track = registry.tracks[tname]
-        methods = [m for m in dict.fromkeys(req.methods or sorted(registry.methods[tname]))
-                   if m in registry.methods[tname]]
-        if req.datasets:
-            cards = [registry.card(d) for d in dict.fromkeys(req.datasets) if tname in registry.card(d).tracks]
+        methods = [m for m in (selected or sorted(registry.methods[tname])) if m in registry.methods[tname]]
+        if datasets:
+            cards = [registry.card(d) for d in datasets if tname in registry.card(d).tracks]
         else:
             cards = [c for c in registry.cards_for(tname) if c.in_profile(profile.tier)]
         for card in cards:
@@ -175,15 +171,16 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
                 # raised; --job-timeout is taken as given
                 job_timeout = req.job_timeout_s or (max(profile.job_timeout_s, timeout) if profile.job_timeout_s
                                                     else None)
-                for params in method_variants(cls, profile):
+                for params in variants_for(cls, profile, (selected or {}).get(mname)):
                     for seed in seeds:
                         spec = make_spec(track, cls, params, card, seed, profile, plugin, dataset_cache=cpath,
                                          timeout_s=timeout, job_timeout_s=job_timeout,
                                          memory_mb=cls.resources.memory_mb,
                                          device=req.device, threads=threads)
                         plan.specs.append(spec)
-                        if missing:
-                            plan.skipped.append((spec, missing))
+                        skip = missing or cls.unavailable()  # data, or an optional dependency, missing
+                        if skip:
+                            plan.skipped.append((spec, skip))
                         elif not req.force and store.done(spec.track, spec.dataset, spec.method, spec.key):
                             plan.cached += 1
                             _note_source(plan, store, spec)
@@ -238,6 +235,8 @@ class Recorder:
 
     def on_start(self, spec: JobSpec) -> None:
         self.started[spec.key] = (time.monotonic(), _now())
+        if self.progress is not None and hasattr(self.progress, "start"):
+            self.progress.start(spec.label)
 
     def on_result(self, spec: JobSpec, outcome: dict[str, Any]) -> None:
         if outcome.get("written"):  # stored by the job itself (an executor with writes_results)

@@ -3,6 +3,10 @@
 import numpy as np
 from numba import njit
 
+from bench_core.numba_cache import configure as _configure_numba_cache
+
+_configure_numba_cache()  # compiled kernels are cached under the featbench cache, never in the package
+
 FEATURE_THRESHOLD = 1e-7
 
 

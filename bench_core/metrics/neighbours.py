@@ -84,6 +84,9 @@ import numpy as np
 try:  # compiled counting on the CPU; the torch path below is the fallback and the GPU path
     import numba
 
+    from bench_core.numba_cache import configure as _configure_numba_cache
+
+    _configure_numba_cache()  # compiled kernels are cached under the featbench cache, never in the package
     _HAVE_NUMBA = True
 except ImportError:  # pragma: no cover
     _HAVE_NUMBA = False

@@ -28,6 +28,11 @@ its track's contract class (:class:`~bench_core.tracks.selectors.Selector`, ...)
 ``expected_failed_checks``
     ``{check_name: reason}`` for conformance checks the method is known to fail (they are reported as
     expected failures, never hidden).
+``optional_dependencies``
+    ``{import name: how to install it}`` for packages the method needs that are not installed with featbench
+    (an extra, e.g. ``{"lassonet": "pip install 'featbench[lassonet]'"}``). Where one cannot be found the
+    method is *unavailable* (:meth:`Method.unavailable`): ``featbench list`` shows it so, with the reason,
+    and its jobs are recorded ``skipped`` with that reason; it is never loaded or run, so never ``broken``.
 
 A method receives a :class:`Context` (seed, device, time budget, progress callback) with every call. It never
 receives test rows, test labels or a handle on the results store.
@@ -186,6 +191,22 @@ class Method:
     tags: ClassVar[Tags] = Tags()
     resources: ClassVar[Resources] = Resources()
     expected_failed_checks: ClassVar[Mapping[str, str]] = {}
+    optional_dependencies: ClassVar[Mapping[str, str]] = {}
+
+    @classmethod
+    def unavailable(cls) -> str | None:
+        """``None``, or why the method cannot run here: the first of its ``optional_dependencies`` that is not
+        importable (looked up with :func:`importlib.util.find_spec`, which imports nothing heavy)."""
+        import importlib.util
+
+        for module, how in cls.optional_dependencies.items():
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
+                return f"{cls.name} needs the optional package {module!r}, which is not installed ({how})"
+        return None
 
     def __init__(self, **params: Any) -> None:
         unknown = sorted(set(params) - set(type(self).params))
@@ -255,6 +276,9 @@ class Method:
             raise DeclarationError(f"{where}: {exc}") from None
         if not isinstance(cls.expected_failed_checks, Mapping):
             raise DeclarationError(f"{where}: expected_failed_checks must be a mapping {{check: reason}}")
+        if not isinstance(cls.optional_dependencies, Mapping) or not all(
+                isinstance(k, str) and k and isinstance(v, str) for k, v in cls.optional_dependencies.items()):
+            raise DeclarationError(f"{where}: optional_dependencies must be a mapping {{import name: how to install}}")
 
 
     @classmethod

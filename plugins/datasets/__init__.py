@@ -16,7 +16,7 @@ from bench_core import hookimpl
 
 
 def cards_dir() -> Path:
-    """``plugins/_cards`` inside a wheel, else the checkout's ``datasets/`` folder (editable installs)."""
+    """``featbench_builtins/_cards`` inside a wheel, else the checkout's ``datasets/`` folder (editable installs)."""
     here = Path(__file__).resolve().parent.parent
     packaged = here / "_cards"
     return packaged if packaged.is_dir() else here.parent / "datasets"
@@ -24,7 +24,7 @@ def cards_dir() -> Path:
 
 @hookimpl
 def featbench_register_datasets(register) -> None:
-    from plugins.datasets import loaders, manifolds, minilm, networks, planted, readers, similarity_families, synthetic
+    from . import loaders, manifolds, minilm, networks, planted, readers, similarity_families, synthetic
 
     register.add_cards(cards_dir())
     for name, fn in {**loaders.LOADERS, **synthetic.GENERATORS, **manifolds.MANIFOLD_GENERATORS, **minilm.LOADERS,

@@ -60,8 +60,8 @@ import numpy as np
 
 from bench_core.data import RawData
 from bench_core.errors import UsageError
-from plugins.datasets import npcache
-from plugins.datasets.stdlib_text import DEFAULT_PACKAGES, Corpus, load_corpus
+from . import npcache
+from .stdlib_text import DEFAULT_PACKAGES, Corpus, load_corpus
 
 #: Bump when anything that changes the activations or their layout changes (it is in every cache key).
 CODE_VERSION = "minilm-2"

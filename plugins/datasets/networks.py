@@ -62,7 +62,7 @@ import numpy as np
 
 from bench_core.data import RawData
 from bench_core.errors import UsageError
-from plugins.datasets import npcache
+from . import npcache
 
 CODE_VERSION = "digits-networks-3"
 ARCHS = ("mlp", "mlp-small", "cnn")

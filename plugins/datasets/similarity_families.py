@@ -161,7 +161,7 @@ def network_groups(arch: str = "mlp", factor: str = "random_label_fraction", lev
     import json
 
     from bench_core.errors import UsageError
-    from plugins.datasets import networks as N
+    from . import networks as N
 
     if factor not in N.CONDITION_KEYS:
         raise UsageError(f"unknown factor {factor!r} (valid: {', '.join(N.CONDITION_KEYS)})")
@@ -205,7 +205,7 @@ def transformer_layers(rows: str = "sentences", n_tokens: int = 2000, max_docs: 
                        max_tokens_per_doc: int = 128, seed: int = 0) -> RawData:
     """Every layer of the packaged MiniLM on the same rows (see the module docstring)."""
     from bench_core.errors import UsageError
-    from plugins.datasets import minilm, npcache
+    from . import minilm, npcache
 
     if rows not in ("sentences", "tokens"):
         raise UsageError(f"unknown rows {rows!r} (valid: sentences, tokens)")

@@ -13,7 +13,7 @@ import torch
 from bench_core import hookimpl
 from bench_core.tracks.base import Tags
 from bench_core.tracks.saes import SAE
-from plugins.saes.controls import _Linear, omp_codes
+from .controls import _Linear, omp_codes
 
 
 def _topk_abs(z: torch.Tensor, k: int) -> torch.Tensor:

@@ -467,6 +467,7 @@ class LassoNetSelector(Selector):
     profile_params = {"quick": {"path_multiplier": 1.1}, "standard": {"path_multiplier": 1.1},
                       "smoke": {"path_multiplier": 1.1}}
     tags = Tags(supervised=True, stochastic=True, wraps="lassonet")
+    optional_dependencies = {"lassonet": "pip install 'featbench[lassonet]'"}
 
     @classmethod
     def warm_up(cls) -> None:

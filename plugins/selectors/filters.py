@@ -141,7 +141,7 @@ class MutualInfo(Selector):
     def rank(self, X, y, ctx):
         # scikit-learn's estimator, all columns at once (equal to ``mutual_info_classif`` with the same
         # random_state to rounding; see plugins/selectors/_mutual_info.py)
-        from plugins.selectors._mutual_info import mutual_info_classif_fast
+        from ._mutual_info import mutual_info_classif_fast
 
         return mutual_info_classif_fast(X, y, n_neighbors=self.params["n_neighbors"],
                                         random_state=int(ctx.rng(5).integers(2**31)))

@@ -261,7 +261,7 @@ def test_no_negative_zero_and_whole_counts_without_decimals():
 def test_check_highlight_accepts_methods_and_variants_and_refuses_unknown_names():
     recs = fixture_records()
     assert check_highlight(["beta", "alpha", "beta"], recs) == ["alpha", "beta"]
-    with pytest.raises(UsageError, match=r"unknown --highlight method 'alphaa' \(valid: alpha, beta, .*did you mean 'alpha'"):
+    with pytest.raises(UsageError, match=r"unknown --highlight method 'alphaa'; did you mean 'alpha'\? \(valid: alpha, beta, "):
         check_highlight(["alphaa"], recs)
     with pytest.raises(UsageError, match="empty"):
         check_highlight([" "], recs)

@@ -163,6 +163,7 @@ class _Slot:
 
 class LocalExecutor(Executor):
     description = "persistent spawned worker processes; hard timeout and memory cap by killing the worker"
+    method_process = True  # unless FEATBENCH_METHOD_PROCESS=0 (read by each worker)
     poll_s = 0.02
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -174,6 +175,8 @@ class LocalExecutor(Executor):
         env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        if self.sandbox:
+            env["FEATBENCH_SANDBOX"] = self.sandbox  # applied by each worker's method process
         return env
 
     def _cap(self, spec: JobSpec) -> float | None:

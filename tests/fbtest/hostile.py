@@ -190,7 +190,34 @@ class Snoop(Selector):
         return X.var(axis=0)
 
 
-ALL = [Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
+class _FileSnoop(Selector):
+    """Opens the path named by the environment variable ``target`` (reads a file, or lists a directory), then
+    answers correctly: under ``--sandbox landlock`` the open raises PermissionError."""
+
+    target = ""
+
+    def rank(self, X, y, ctx):
+        path = Path(os.environ[self.target])
+        if path.is_dir():  # stat is not restricted by Landlock; listing is
+            os.listdir(path)
+        else:
+            assert path.read_bytes(), f"{path} was reached but is empty"
+        return X.var(axis=0)
+
+
+class ReadsData(_FileSnoop):
+    name, version, target = "hostile-read-data", "1", "FEATBENCH_SNOOP_DATA"
+
+
+class ReadsCache(_FileSnoop):
+    name, version, target = "hostile-read-cache", "1", "FEATBENCH_SNOOP_CACHE"
+
+
+class ListsResults(_FileSnoop):
+    name, version, target = "hostile-list-results", "1", "FEATBENCH_SNOOP_RESULTS"
+
+
+ALL = [ReadsData, ReadsCache, ListsResults, Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
        ChildMemoryHog, Orphaner]
 
 

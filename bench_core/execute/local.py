@@ -19,7 +19,9 @@
   shutdown) takes its descendants and process group with it, and after each job the worker kills the
   children its method left behind.
 - **Output**: the worker's stdout and stderr (and its children's) are captured per job; the result keeps
-  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal.
+  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal. The
+  tail is mirrored in a file per worker, so a job whose worker is killed (timeout, oom, crash) keeps its
+  output too.
 - **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
   signal, and is replaced.
 """
@@ -31,11 +33,13 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Sequence
 
 from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
+from bench_core.execute.capture import read_mirror
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
@@ -58,7 +62,7 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU")]
 
 
-def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
+def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     become_tree_root()  # own process group, subreaper: the method's children are found and killed
@@ -67,7 +71,8 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
 
     from bench_core.execute.capture import Capture
 
-    capture = Capture()  # fds 1 and 2 of this worker (and its children) go to a bounded per-job tail
+    capture = Capture(mirror=log_path)  # fds 1 and 2 of this worker (and its children) go to a bounded per-job
+    # tail, mirrored in a file the parent reads if this worker is killed
     capture.start()
     worker = Worker(threads=threads, isolate=os.environ.get("FEATBENCH_METHOD_PROCESS", "1") != "0")
     conn.send(("ready", worker.env))
@@ -121,7 +126,9 @@ class _Slot:
         self.threads, self.env = threads, env
         parent, child = ctx.Pipe(duplex=True)
         self.conn: Connection = parent
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, env), daemon=True)
+        fd, self.log_path = tempfile.mkstemp(prefix="featbench-log-")  # the running job's output tail
+        os.close(fd)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path), daemon=True)
         self.process.start()
         child.close()
         self.ready = False
@@ -159,6 +166,18 @@ class _Slot:
             kill_tree(self.process.pid)
         self.process.join(timeout=10)
         self.conn.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+
+    def kill_with_log(self) -> dict[str, Any]:
+        """Kill the worker (as :meth:`kill`) and return what the running job had written (``log``)."""
+        if self.process.pid is not None:
+            kill_tree(self.process.pid)
+        log = read_mirror(self.log_path)
+        self.kill()
+        return {"log": log} if log is not None else {}
 
 
 class LocalExecutor(Executor):
@@ -254,23 +273,23 @@ class LocalExecutor(Executor):
         now = time.monotonic()
         if now > min(s.deadline, s.job_deadline):
             spec = s.finish()
-            s.kill()
+            log = s.kill_with_log()
             where = f" after step '{s.last_step}'" if s.last_step else " in its first step"
             hint = f" (method's last progress report: {s.progress[0]:.0%} {s.progress[1]})" if s.progress else ""
             what = (f"a step ran over the {spec.timeout_s:g} s limit" if now > s.deadline
                     else f"the job ran over its total limit of {spec.job_timeout_s:g} s")
             on_result(spec, failure("timeout", f"{what}{where}; worker killed after {now - s.started:.0f} s{hint}",
-                                    job_s=now - s.started))
+                                    job_s=now - s.started, **log))
             return True
         rss = tree_rss_mb(s.process.pid)  # the worker and every process its method started
         if rss is not None:
             s.peak_seen = max(s.peak_seen or 0.0, rss)
             if s.cap_mb is not None and s.rss0 is not None and rss - s.rss0 > s.cap_mb:
                 spec = s.finish()
-                s.kill()
+                log = s.kill_with_log()
                 on_result(spec, failure("oom", f"used {rss - s.rss0:.0f} MiB above its start, over the cap of "
                                         f"{s.cap_mb:.0f} MiB; worker killed", job_s=now - s.started,
-                                        memory={"peak_delta_mb": rss - s.rss0}))
+                                        memory={"peak_delta_mb": rss - s.rss0}, **log))
                 return True
         return False
 
@@ -281,7 +300,7 @@ class LocalExecutor(Executor):
             spec = s.finish()
             hint = " (possibly the system's OOM killer)" if how == "SIGKILL" else ""
             on_result(spec, failure("crashed", f"worker died with {how}{hint}",
-                                    job_s=time.monotonic() - s.started))
+                                    job_s=time.monotonic() - s.started, **s.kill_with_log()))
         elif not s.ever_ready:
             self.startup_failures += 1
             if self.startup_failures > 3:

@@ -134,6 +134,7 @@ class ChildMemoryHog(Selector):
         n = int(self.params["mb"]) * 2**20
         child = subprocess.Popen([sys.executable, "-c", _HOG.format(n=n)])
         (_spy_dir() / f"child-memory-{child.pid}").write_text(str(child.pid))
+        print("child-memory: child started", flush=True)  # kept with the result although the worker is killed
         child.wait()
         return X.var(axis=0)
 
@@ -155,6 +156,7 @@ class Orphaner(Selector):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
         for pid in (child.pid, int(out.split()[0])):
             (_spy_dir() / f"orphan-{pid}").write_text(str(pid))
+        print("orphan: children started", flush=True)  # kept with the result although the worker is killed
         time.sleep(float(os.environ.get("FEATBENCH_ORPHAN_SLEEP", "0")))
         return X.var(axis=0)
 

@@ -109,8 +109,8 @@ class MethodHost:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         cwd = None
         if env.get(sandbox.ENV):  # --sandbox: a private directory for its temporary files, caches and cwd
-            self.tmp = cwd = tempfile.mkdtemp(prefix="featbench-method-")
-            sandbox.child_env(env, self.tmp)
+            self.tmp = tempfile.mkdtemp(prefix="featbench-method-")
+            cwd = sandbox.child_env(env, self.tmp)
         self.proc = subprocess.Popen([sys.executable, "-B", "-m", "bench_core.execute.host", str(theirs.fileno())],
                                      pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd=cwd)
         theirs.close()

@@ -217,9 +217,11 @@ def check(mode: str, deny: Iterable[str | os.PathLike], method_process: bool) ->
         raise UsageError(f"--sandbox landlock: {exc}") from None
 
 
-def child_env(env: dict[str, str], tmp: str) -> None:
+def child_env(env: dict[str, str], tmp: str) -> str:
     """Point the method process's temporary files and the caches of numba, torch, triton, matplotlib and
-    XDG-following libraries at its private directory ``tmp`` (in ``env``, before it starts)."""
+    XDG-following libraries at its private directory ``tmp`` (in ``env``, before it starts); return the
+    working directory it gets there (an empty one: ``python -m`` puts it first on ``sys.path``, where a
+    cache directory named ``triton`` would pass for an installed package)."""
     home = os.path.expanduser("~")
     xdg = env.get("XDG_CACHE_HOME") or os.path.join(home, ".cache")
     env.setdefault("HF_HOME", os.path.join(xdg, "huggingface"))  # where a granted HF cache stays readable
@@ -229,8 +231,11 @@ def child_env(env: dict[str, str], tmp: str) -> None:
         env[var] = tmp
     for var, sub in (("NUMBA_CACHE_DIR", "numba"), ("TORCHINDUCTOR_CACHE_DIR", "torchinductor"),
                      ("TRITON_CACHE_DIR", "triton"), ("MPLCONFIGDIR", "matplotlib"), ("XDG_CACHE_HOME", "cache")):
-        env[var] = os.path.join(tmp, sub)
+        env[var] = os.path.join(tmp, "caches", sub)
         os.makedirs(env[var], exist_ok=True)
+    cwd = os.path.join(tmp, "cwd")
+    os.makedirs(cwd, exist_ok=True)
+    return cwd
 
 
 # ------------------------------------------------------------------------------------ the method process

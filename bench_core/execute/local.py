@@ -98,14 +98,14 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: 
         kill_descendants(frozenset([host.pid]) if host is not None and host.pid else frozenset())  # no child
         # outlives its job (the method process stays)
         outcome["log"] = capture.collect()
-        conn.send(("result", outcome))
-        if host is not None:  # restarted between jobs if it died, before this worker says it is ready again,
-            try:  # so that its start-up is charged to no job's time or memory
+        ready = host is None or host.pid is not None  # (what is written until the next job is dropped by its reset)
+        conn.send(("result", outcome, ready))  # ready: the parent may send the next job before storing this one
+        if not ready:  # its method process is restarted before this worker says it is ready again, so that its
+            try:  # start-up is charged to no job's time or memory
                 host.ensure()
             except Exception:  # noqa: BLE001 - the next job's request retries and records the failure
                 pass
-        capture.reset()
-        conn.send(("ready", worker.env))
+            conn.send(("ready", worker.env))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -211,24 +211,33 @@ class LocalExecutor(Executor):
         n = min(self.workers, len(specs))
         envs = [self._env_for(i, gpus) for i in range(n)]
         slots = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+        def dispatch() -> None:
+            for s in slots:
+                while s.ready and s.spec is None and pending:
+                    spec = pending.pop()
+                    reason = should_run(spec) if should_run else None
+                    if reason:
+                        on_result(spec, failure("skipped", reason))
+                        continue
+                    if on_start:
+                        on_start(spec)
+                    s.start(spec, self._cap(spec))
+
         try:
             while pending or any(s.spec is not None for s in slots):
-                for s in slots:
-                    while s.ready and s.spec is None and pending:
-                        spec = pending.pop()
-                        reason = should_run(spec) if should_run else None
-                        if reason:
-                            on_result(spec, failure("skipped", reason))
-                            continue
-                        if on_start:
-                            on_start(spec)
-                        s.start(spec, self._cap(spec))
+                dispatch()
                 waitables: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
                 wait(waitables, timeout=self.poll_s)
+                finished: list[tuple[JobSpec, dict[str, Any]]] = []
                 for i, s in enumerate(slots):
-                    replaced = self._service(s, on_result)
+                    replaced = self._service(s, on_result, finished)
                     if replaced:
                         slots[i] = _Slot(self._ctx, self.threads, envs[i])
+                # the next jobs start before the finished ones are stored: a result file's write (fsync'ed)
+                # then overlaps the next job instead of adding to it
+                dispatch()
+                for spec, outcome in finished:
+                    on_result(spec, outcome)
         finally:
             for s in slots:
                 try:
@@ -241,8 +250,10 @@ class LocalExecutor(Executor):
                 s.process.join(timeout=max(0.0, deadline - time.monotonic()))
                 s.kill()
 
-    def _service(self, s: _Slot, on_result: OnResult) -> bool:
-        """Handle a slot's messages and limits; return True if its worker must be replaced."""
+    def _service(self, s: _Slot, on_result: OnResult, finished: list) -> bool:
+        """Handle a slot's messages and limits; return True if its worker must be replaced. The outcomes its
+        worker sent are appended to ``finished`` (stored by the caller); those decided here (timeout, oom,
+        crashed) go to ``on_result`` at once."""
         while True:
             # only reading the pipe may fail because the worker died; what on_result raises (a result that
             # cannot be stored) propagates and stops the run
@@ -261,11 +272,12 @@ class LocalExecutor(Executor):
                 if s.spec.timeout_s:
                     s.deadline = time.monotonic() + s.spec.timeout_s
             elif msg[0] == "result":
-                s.ready = False  # until the worker says "ready" again (it may restart its method process)
+                s.ready = len(msg) > 2 and bool(msg[2])  # else once it says "ready" (after restarting its
+                # method process)
                 spec = s.finish()
                 outcome = msg[1]
                 outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
-                on_result(spec, outcome)
+                finished.append((spec, outcome))
         if not s.process.is_alive():
             return self._died(s, on_result)
         if s.spec is None:

@@ -211,6 +211,7 @@ class LocalExecutor(Executor):
         n = min(self.workers, len(specs))
         envs = [self._env_for(i, gpus) for i in range(n)]
         slots = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+
         def dispatch() -> None:
             for s in slots:
                 while s.ready and s.spec is None and pending:

@@ -30,8 +30,10 @@ Landlock is an allow-list. The method process may:
 Everything else is denied: reading a file in the cache, data or results directory (or listing them) raises
 ``PermissionError`` in the method, recorded as the method's own ``error``; so does writing anywhere outside
 the private directory. On ABI >= 6 the method process also cannot send signals to processes outside its
-domain (the worker, the driver). Landlock also stops it from tracing (``ptrace``, ``/proc/<pid>/mem``,
-``/proc/<pid>/fd``) the unrestricted worker.
+domain (the worker, the driver). Landlock also stops it from tracing the unrestricted worker: checked on
+this kernel (ABI 7), ``/proc/<worker>/mem`` and ``/proc/<worker>/root`` are denied, and so are reading and
+re-opening ``/proc/<worker>/fd/N`` (a held dataset file or pipe); ``/proc/<worker>/environ``, ``maps``
+and ``cmdline`` stay readable (paths and settings, no data).
 
 **The protected directories must not lie beneath a granted path.** :func:`grants` computes the rules and,
 where a protected directory (cache, data, results) lies beneath a granted directory (the cache under a

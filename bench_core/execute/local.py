@@ -210,10 +210,15 @@ class LocalExecutor(Executor):
         gpus = visible_gpus() if self.device != "cpu" else []
         n = min(self.workers, len(specs))
         envs = [self._env_for(i, gpus) for i in range(n)]
-        slots = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+        #: a slot whose worker was killed or died is replaced only while jobs are pending (None after that:
+        #: a replacement started at the end of a run would only be stopped again)
+        slots: list[_Slot | None] = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+
+        def live() -> list[_Slot]:
+            return [s for s in slots if s is not None]
 
         def dispatch() -> None:
-            for s in slots:
+            for s in live():
                 while s.ready and s.spec is None and pending:
                     spec = pending.pop()
                     reason = should_run(spec) if should_run else None
@@ -225,29 +230,28 @@ class LocalExecutor(Executor):
                     s.start(spec, self._cap(spec))
 
         try:
-            while pending or any(s.spec is not None for s in slots):
+            while pending or any(s.spec is not None for s in live()):
                 dispatch()
-                waitables: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
+                waitables: list[Any] = [s.conn for s in live()] + [s.process.sentinel for s in live()]
                 wait(waitables, timeout=self.poll_s)
                 finished: list[tuple[JobSpec, dict[str, Any]]] = []
                 for i, s in enumerate(slots):
-                    replaced = self._service(s, on_result, finished)
-                    if replaced:
-                        slots[i] = _Slot(self._ctx, self.threads, envs[i])
+                    if s is not None and self._service(s, on_result, finished):  # its worker is gone
+                        slots[i] = _Slot(self._ctx, self.threads, envs[i]) if pending else None
                 # the next jobs start before the finished ones are stored: a result file's write (fsync'ed)
                 # then overlaps the next job instead of adding to it
                 dispatch()
                 for spec, outcome in finished:
                     on_result(spec, outcome)
         finally:
-            for s in slots:
+            for s in live():
                 try:
                     if s.process.is_alive():
                         s.conn.send(None)
                 except (OSError, BrokenPipeError):
                     pass
             deadline = time.monotonic() + 5
-            for s in slots:
+            for s in live():
                 s.process.join(timeout=max(0.0, deadline - time.monotonic()))
                 s.kill()
 

@@ -109,7 +109,7 @@ class MethodHost:
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         cwd = None
         if env.get(sandbox.ENV):  # --sandbox: a private directory for its temporary files, caches and cwd
-            self.tmp = tempfile.mkdtemp(prefix="featbench-method-")
+            self.tmp = tempfile.mkdtemp(prefix="featbench-method-", dir=env.get("FEATBENCH_SANDBOX_SCRATCH"))
             cwd = sandbox.child_env(env, self.tmp)
         self.proc = subprocess.Popen([sys.executable, "-B", "-m", "bench_core.execute.host", str(theirs.fileno())],
                                      pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd=cwd)

@@ -128,6 +128,11 @@ class _Slot:
         self.conn: Connection = parent
         fd, self.log_path = tempfile.mkstemp(prefix="featbench-log-")  # the running job's output tail
         os.close(fd)
+        # a sandboxed method process's private directory lives in here, removed with the worker even when the
+        # worker is killed before it could remove it
+        self.scratch = tempfile.mkdtemp(prefix="featbench-worker-") if env.get("FEATBENCH_SANDBOX") else None
+        if self.scratch:
+            env = dict(env, FEATBENCH_SANDBOX_SCRATCH=self.scratch)
         self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path), daemon=True)
         self.process.start()
         child.close()
@@ -170,6 +175,8 @@ class _Slot:
             os.unlink(self.log_path)
         except OSError:
             pass
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
 
     def kill_with_log(self) -> dict[str, Any]:
         """Kill the worker (as :meth:`kill`) and return what the running job had written (``log``)."""

@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--data-dir", help="external data directory (default: $FEATBENCH_DATA_DIR)")
     run.add_argument("--cache-dir", help="cache directory (default: $FEATBENCH_CACHE_DIR or ~/.cache/featbench)")
     run.add_argument("--force", action="store_true", help="re-run jobs that already have a done result")
+    run.add_argument("--sandbox", default="none", choices=["none", "landlock"],
+                     help="landlock: deny the method process the cache, data and results directories "
+                          "(Linux with Landlock; local executor; default: none)")
     run.add_argument("--no-progress", action="store_true", help="no progress display")
     from bench_core.cli_extra import add_dataset_actions, add_parsers, add_run_options
 
@@ -236,7 +239,7 @@ def cmd_run(args, registry) -> int:
         threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
         results=args.results,
         data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,
-        executor_options=_executor_options(args),
+        executor_options=_executor_options(args), sandbox=args.sandbox,
     )
     store = results_store(req)
     plan = plan_run(registry, req, store)

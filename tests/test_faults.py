@@ -461,6 +461,7 @@ def test_memory_of_a_methods_children_counts_against_the_cap(env, tmp_path):
     (rec,) = _records(results)
     assert rec["status"] == "oom", rec["error"]
     assert "over the cap of 200 MiB" in rec["error"]["message"]
+    assert "child-memory: child started" in rec["log"]["tail"], "the killed job's output is kept"
     pids = _spied_pids(Path(env["FEATBENCH_SPY_DIR"]), "child-memory")
     assert pids and not any(_alive(p) for p in pids), "the child is killed with its worker"
 
@@ -474,6 +475,7 @@ def test_children_never_outlive_their_job(sleep, status, env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     (rec,) = _records(results)
     assert rec["status"] == status, rec["error"]
+    assert "orphan: children started" in rec["log"]["tail"], "the output is kept, even of a killed job"
     pids = _spied_pids(Path(env["FEATBENCH_SPY_DIR"]), "orphan")
     assert len(pids) >= 2
     deadline = time.time() + 5
@@ -527,6 +529,10 @@ def test_workers_sigkilled_mid_job_are_recorded_and_replaced(env, tmp_path):
     assert len(recs) == 8 and len({r["key"] for r in recs}) == 8
     crashed = [r for r in recs if r["status"] == "crashed"]
     assert len(crashed) == 3 and all("SIGKILL" in r["error"]["message"] for r in crashed)
+    # the killed jobs' output is kept (what they printed before the kill landed: the fit's first line, or
+    # nothing if the kill came first)
+    assert all(r["log"] is not None and (not r["log"]["tail"] or "slow-ok: fitting" in r["log"]["tail"])
+               for r in crashed)
     assert {r["status"] for r in recs} == {"done", "crashed"}
     again = run_cli(args, env=env)
     assert again.returncode == 0 and "3 to run, 5 already done" in again.stderr, again.stderr

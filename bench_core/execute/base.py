@@ -31,6 +31,9 @@ class Executor(abc.ABC):
     #: Executor-specific options (``--executor-opt KEY=VALUE``, ``--executor-config FILE``): name -> type.
     option_types: ClassVar[dict[str, type]] = {}
     option_help: ClassVar[dict[str, str]] = {}
+    #: True for an executor that runs plugin code in a method process (:mod:`bench_core.execute.host`), the
+    #: process that ``--sandbox`` restricts; it receives the sandbox as :attr:`sandbox`.
+    method_process: ClassVar[bool] = False
 
     def __init__(self, workers: int = 1, threads: int = 1, memory_cap_mb: float | None = None,
                  device: str = "auto", options: Mapping[str, Any] | None = None) -> None:
@@ -41,6 +44,9 @@ class Executor(abc.ABC):
         self.options = self.validate_options(options or {})
         #: The results directory, set by the harness before :meth:`run`.
         self.results_root = None
+        #: The method process's sandbox (the JSON of :func:`bench_core.execute.sandbox.policy`), set by the
+        #: harness before :meth:`run`; None for none.
+        self.sandbox: str | None = None
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

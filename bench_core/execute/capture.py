@@ -9,6 +9,12 @@ returns ``{"bytes": total, "tail": last bytes as text}`` and starts the next job
 ``collect`` knows it has everything written before it was called by writing a unique marker to the pipe and
 waiting for the reader to see it (bounded wait: a child that keeps the pipe busy cannot stall the worker).
 Output written after a job (say, by a lingering thread) is counted with the next job.
+
+With ``mirror`` (a file path chosen by the parent), the current job's count and tail are also kept in that
+file as they grow, so that the output of a job whose worker is killed (timeout, memory cap, a crash, an
+outside SIGKILL) is not lost: the parent reads it with :func:`read_mirror`. The file holds a fixed-width
+header (the job's byte count) and then at most ``4 * limit`` bytes (the tail is rewritten at the start when
+it would grow past that), so a method printing 100 MB writes no more than a few KiB to disk.
 """
 
 from __future__ import annotations
@@ -19,10 +25,31 @@ import threading
 import uuid
 
 
+_HEADER = 20  # the job's byte count, right-aligned decimal and a newline
+
+
+def read_mirror(path: str | os.PathLike, limit: int = 8192) -> dict[str, object] | None:
+    """``{"bytes": n, "tail": text}`` from a capture's mirror file (None if it cannot be read)."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError:
+        return None
+    try:
+        count = int(raw[:_HEADER])
+    except ValueError:
+        return None
+    tail = raw[_HEADER:][-limit:]
+    return {"bytes": max(count, len(tail)), "tail": tail.decode("utf-8", errors="replace")}
+
+
 class Capture:
-    def __init__(self, limit: int = 8192, wait_s: float = 2.0) -> None:
+    def __init__(self, limit: int = 8192, wait_s: float = 2.0, mirror: str | os.PathLike | None = None) -> None:
         self.limit = limit
         self.wait_s = wait_s
+        self._mfd = os.open(mirror, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600) if mirror else None
+        self._moff = 0
+        self._mirror_clear()
         self._lock = threading.Lock()
         self._tail = bytearray()
         self._bytes = 0
@@ -76,6 +103,32 @@ class Capture:
         self._tail += data
         if len(self._tail) > self.limit:
             del self._tail[: len(self._tail) - self.limit]
+        self._mirror(data)
+
+    def _mirror(self, data: bytes) -> None:
+        if self._mfd is None:
+            return
+        try:
+            if self._moff + len(data) > 4 * self.limit:  # start again from the tail
+                os.pwrite(self._mfd, bytes(self._tail), _HEADER)
+                self._moff = len(self._tail)
+                os.ftruncate(self._mfd, _HEADER + self._moff)
+            else:
+                os.pwrite(self._mfd, data, _HEADER + self._moff)
+                self._moff += len(data)
+            os.pwrite(self._mfd, b"%19d\n" % self._bytes, 0)
+        except OSError:  # a full disk: the tail in memory still goes with a finished job's result
+            pass
+
+    def _mirror_clear(self) -> None:
+        if self._mfd is None:
+            return
+        self._moff = 0
+        try:
+            os.ftruncate(self._mfd, _HEADER)
+            os.pwrite(self._mfd, b"%19d\n" % 0, 0)
+        except OSError:
+            pass
 
     def collect(self) -> dict[str, object]:
         """``{"bytes": n, "tail": text}`` for everything written since the last call; then start afresh."""
@@ -99,6 +152,7 @@ class Capture:
                 self._marker, self._carry = b"", b""
             out = {"bytes": self._bytes, "tail": bytes(self._tail).decode("utf-8", errors="replace")}
             self._tail, self._bytes = bytearray(), 0
+            self._mirror_clear()
             self._add(self._leftover)
             self._leftover = b""
         return out

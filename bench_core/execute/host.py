@@ -31,13 +31,16 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench_core.execute import sandbox
 from bench_core.tracks.base import Context
 
 
@@ -93,6 +96,8 @@ class MethodHost:
         self._proxies: dict[type, type] = {}
         #: ids of remote instances whose proxies were garbage-collected (freed with the next "new")
         self.dropped: list[int] = []
+        #: the private directory of a sandboxed method process (:mod:`bench_core.execute.sandbox`)
+        self.tmp: str | None = None
 
     @property
     def pid(self) -> int | None:
@@ -102,8 +107,12 @@ class MethodHost:
         ours, theirs = socket.socketpair()
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        cwd = None
+        if env.get(sandbox.ENV):  # --sandbox: a private directory for its temporary files, caches and cwd
+            self.tmp = tempfile.mkdtemp(prefix="featbench-method-", dir=env.get("FEATBENCH_SANDBOX_SCRATCH"))
+            cwd = sandbox.child_env(env, self.tmp)
         self.proc = subprocess.Popen([sys.executable, "-B", "-m", "bench_core.execute.host", str(theirs.fileno())],
-                                     pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL)
+                                     pass_fds=[theirs.fileno()], env=env, stdin=subprocess.DEVNULL, cwd=cwd)
         theirs.close()
         self.conn = Connection(ours.detach())
         try:
@@ -143,6 +152,9 @@ class MethodHost:
             self.proc.kill()
             self.proc.wait(timeout=5)
         self.proc, self.conn = None, None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            self.tmp = None
         self.dropped = []  # a new method process starts with no instances
 
     def request(self, msg: tuple, ctx: Context | None = None) -> Any:
@@ -272,6 +284,7 @@ def _reap_children() -> None:
 
 
 def _host_main(fd: int) -> None:
+    sandbox.enter_from_env()  # before any plugin code (imports included) runs here
     from bench_core.execute.job import _type_name, safe_message
     from bench_core.registry import format_exception, load_registry
 

@@ -154,6 +154,7 @@ class Worker:
         rss0 = _proc_status("VmRSS")
         outcome: dict[str, Any] = {"status": "error", "scores": {}, "outputs": {}, "error": None}
         device = "cpu"
+        host_pid, host_reset, host_rss0 = None, False, None  # (a method whose creation fails never gets them)
         try:
             device = resolve_device(spec.device)
             cls = self.registry.method(spec.track, spec.method)

@@ -19,7 +19,9 @@
   shutdown) takes its descendants and process group with it, and after each job the worker kills the
   children its method left behind.
 - **Output**: the worker's stdout and stderr (and its children's) are captured per job; the result keeps
-  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal.
+  the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal. The
+  tail is mirrored in a file per worker, so a job whose worker is killed (timeout, oom, crash) keeps its
+  output too.
 - **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
   signal, and is replaced.
 """
@@ -31,11 +33,13 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
 from multiprocessing.connection import Connection, wait
 from typing import Any, Sequence
 
 from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
+from bench_core.execute.capture import read_mirror
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
@@ -58,7 +62,7 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU")]
 
 
-def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
+def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     become_tree_root()  # own process group, subreaper: the method's children are found and killed
@@ -67,7 +71,8 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
 
     from bench_core.execute.capture import Capture
 
-    capture = Capture()  # fds 1 and 2 of this worker (and its children) go to a bounded per-job tail
+    capture = Capture(mirror=log_path)  # fds 1 and 2 of this worker (and its children) go to a bounded per-job
+    # tail, mirrored in a file the parent reads if this worker is killed
     capture.start()
     worker = Worker(threads=threads, isolate=os.environ.get("FEATBENCH_METHOD_PROCESS", "1") != "0")
     conn.send(("ready", worker.env))
@@ -93,14 +98,14 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str]) -> None:
         kill_descendants(frozenset([host.pid]) if host is not None and host.pid else frozenset())  # no child
         # outlives its job (the method process stays)
         outcome["log"] = capture.collect()
-        conn.send(("result", outcome))
-        if host is not None:  # restarted between jobs if it died, before this worker says it is ready again,
-            try:  # so that its start-up is charged to no job's time or memory
+        ready = host is None or host.pid is not None  # (what is written until the next job is dropped by its reset)
+        conn.send(("result", outcome, ready))  # ready: the parent may send the next job before storing this one
+        if not ready:  # its method process is restarted before this worker says it is ready again, so that its
+            try:  # start-up is charged to no job's time or memory
                 host.ensure()
             except Exception:  # noqa: BLE001 - the next job's request retries and records the failure
                 pass
-        capture.reset()
-        conn.send(("ready", worker.env))
+            conn.send(("ready", worker.env))
 
 
 def _signal_name(exitcode: int | None) -> str:
@@ -121,7 +126,14 @@ class _Slot:
         self.threads, self.env = threads, env
         parent, child = ctx.Pipe(duplex=True)
         self.conn: Connection = parent
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, env), daemon=True)
+        fd, self.log_path = tempfile.mkstemp(prefix="featbench-log-")  # the running job's output tail
+        os.close(fd)
+        # a sandboxed method process's private directory lives in here, removed with the worker even when the
+        # worker is killed before it could remove it
+        self.scratch = tempfile.mkdtemp(prefix="featbench-worker-") if env.get("FEATBENCH_SANDBOX") else None
+        if self.scratch:
+            env = dict(env, FEATBENCH_SANDBOX_SCRATCH=self.scratch)
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path), daemon=True)
         self.process.start()
         child.close()
         self.ready = False
@@ -159,10 +171,25 @@ class _Slot:
             kill_tree(self.process.pid)
         self.process.join(timeout=10)
         self.conn.close()
+        try:
+            os.unlink(self.log_path)
+        except OSError:
+            pass
+        if self.scratch:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+
+    def kill_with_log(self) -> dict[str, Any]:
+        """Kill the worker (as :meth:`kill`) and return what the running job had written (``log``)."""
+        if self.process.pid is not None:
+            kill_tree(self.process.pid)
+        log = read_mirror(self.log_path)
+        self.kill()
+        return {"log": log} if log is not None else {}
 
 
 class LocalExecutor(Executor):
     description = "persistent spawned worker processes; hard timeout and memory cap by killing the worker"
+    method_process = True  # unless FEATBENCH_METHOD_PROCESS=0 (read by each worker)
     poll_s = 0.02
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -174,6 +201,8 @@ class LocalExecutor(Executor):
         env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        if self.sandbox:
+            env["FEATBENCH_SANDBOX"] = self.sandbox  # applied by each worker's method process
         return env
 
     def _cap(self, spec: JobSpec) -> float | None:
@@ -188,39 +217,55 @@ class LocalExecutor(Executor):
         gpus = visible_gpus() if self.device != "cpu" else []
         n = min(self.workers, len(specs))
         envs = [self._env_for(i, gpus) for i in range(n)]
-        slots = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+        #: a slot whose worker was killed or died is replaced only while jobs are pending (None after that:
+        #: a replacement started at the end of a run would only be stopped again)
+        slots: list[_Slot | None] = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+
+        def live() -> list[_Slot]:
+            return [s for s in slots if s is not None]
+
+        def dispatch() -> None:
+            for s in live():
+                while s.ready and s.spec is None and pending:
+                    spec = pending.pop()
+                    reason = should_run(spec) if should_run else None
+                    if reason:
+                        on_result(spec, failure("skipped", reason))
+                        continue
+                    if on_start:
+                        on_start(spec)
+                    s.start(spec, self._cap(spec))
+
         try:
-            while pending or any(s.spec is not None for s in slots):
-                for s in slots:
-                    while s.ready and s.spec is None and pending:
-                        spec = pending.pop()
-                        reason = should_run(spec) if should_run else None
-                        if reason:
-                            on_result(spec, failure("skipped", reason))
-                            continue
-                        if on_start:
-                            on_start(spec)
-                        s.start(spec, self._cap(spec))
-                waitables: list[Any] = [s.conn for s in slots] + [s.process.sentinel for s in slots]
+            while pending or any(s.spec is not None for s in live()):
+                dispatch()
+                waitables: list[Any] = [s.conn for s in live()] + [s.process.sentinel for s in live()]
                 wait(waitables, timeout=self.poll_s)
+                finished: list[tuple[JobSpec, dict[str, Any]]] = []
                 for i, s in enumerate(slots):
-                    replaced = self._service(s, on_result)
-                    if replaced:
-                        slots[i] = _Slot(self._ctx, self.threads, envs[i])
+                    if s is not None and self._service(s, on_result, finished):  # its worker is gone
+                        slots[i] = _Slot(self._ctx, self.threads, envs[i]) if pending else None
+                # the next jobs start before the finished ones are stored: a result file's write (fsync'ed)
+                # then overlaps the next job instead of adding to it
+                dispatch()
+                for spec, outcome in finished:
+                    on_result(spec, outcome)
         finally:
-            for s in slots:
+            for s in live():
                 try:
                     if s.process.is_alive():
                         s.conn.send(None)
                 except (OSError, BrokenPipeError):
                     pass
             deadline = time.monotonic() + 5
-            for s in slots:
+            for s in live():
                 s.process.join(timeout=max(0.0, deadline - time.monotonic()))
                 s.kill()
 
-    def _service(self, s: _Slot, on_result: OnResult) -> bool:
-        """Handle a slot's messages and limits; return True if its worker must be replaced."""
+    def _service(self, s: _Slot, on_result: OnResult, finished: list) -> bool:
+        """Handle a slot's messages and limits; return True if its worker must be replaced. The outcomes its
+        worker sent are appended to ``finished`` (stored by the caller); those decided here (timeout, oom,
+        crashed) go to ``on_result`` at once."""
         while True:
             # only reading the pipe may fail because the worker died; what on_result raises (a result that
             # cannot be stored) propagates and stops the run
@@ -239,11 +284,12 @@ class LocalExecutor(Executor):
                 if s.spec.timeout_s:
                     s.deadline = time.monotonic() + s.spec.timeout_s
             elif msg[0] == "result":
-                s.ready = False  # until the worker says "ready" again (it may restart its method process)
+                s.ready = len(msg) > 2 and bool(msg[2])  # else once it says "ready" (after restarting its
+                # method process)
                 spec = s.finish()
                 outcome = msg[1]
                 outcome.setdefault("memory", {})["worker_peak_seen_mb"] = s.peak_seen
-                on_result(spec, outcome)
+                finished.append((spec, outcome))
         if not s.process.is_alive():
             return self._died(s, on_result)
         if s.spec is None:
@@ -251,23 +297,23 @@ class LocalExecutor(Executor):
         now = time.monotonic()
         if now > min(s.deadline, s.job_deadline):
             spec = s.finish()
-            s.kill()
+            log = s.kill_with_log()
             where = f" after step '{s.last_step}'" if s.last_step else " in its first step"
             hint = f" (method's last progress report: {s.progress[0]:.0%} {s.progress[1]})" if s.progress else ""
             what = (f"a step ran over the {spec.timeout_s:g} s limit" if now > s.deadline
                     else f"the job ran over its total limit of {spec.job_timeout_s:g} s")
             on_result(spec, failure("timeout", f"{what}{where}; worker killed after {now - s.started:.0f} s{hint}",
-                                    job_s=now - s.started))
+                                    job_s=now - s.started, **log))
             return True
         rss = tree_rss_mb(s.process.pid)  # the worker and every process its method started
         if rss is not None:
             s.peak_seen = max(s.peak_seen or 0.0, rss)
             if s.cap_mb is not None and s.rss0 is not None and rss - s.rss0 > s.cap_mb:
                 spec = s.finish()
-                s.kill()
+                log = s.kill_with_log()
                 on_result(spec, failure("oom", f"used {rss - s.rss0:.0f} MiB above its start, over the cap of "
                                         f"{s.cap_mb:.0f} MiB; worker killed", job_s=now - s.started,
-                                        memory={"peak_delta_mb": rss - s.rss0}))
+                                        memory={"peak_delta_mb": rss - s.rss0}, **log))
                 return True
         return False
 
@@ -278,7 +324,7 @@ class LocalExecutor(Executor):
             spec = s.finish()
             hint = " (possibly the system's OOM killer)" if how == "SIGKILL" else ""
             on_result(spec, failure("crashed", f"worker died with {how}{hint}",
-                                    job_s=time.monotonic() - s.started))
+                                    job_s=time.monotonic() - s.started, **s.kill_with_log()))
         elif not s.ever_ready:
             self.startup_failures += 1
             if self.startup_failures > 3:

@@ -52,6 +52,8 @@ class RunRequest:
     force: bool = False
     #: Executor-specific options (validated by the executor class before anything runs).
     executor_options: dict[str, Any] = field(default_factory=dict)
+    #: The method process's sandbox: ``none`` or ``landlock`` (:mod:`bench_core.execute.sandbox`).
+    sandbox: str = "none"
 
 
 @dataclass
@@ -107,6 +109,21 @@ def check_device(device: str) -> None:
         raise UsageError(f"device {device!r} does not exist: this machine has {n} GPU(s) (cuda:0..cuda:{n - 1})")
 
 
+def _protected(req: RunRequest, store: Store) -> list[Path]:
+    """The directories a sandboxed method process must not reach: cache, data, results."""
+    root = data_dir(req.data_dir)
+    return [cache_dir(req.cache_dir), store.root] + ([root] if root is not None else [])
+
+
+def check_sandbox(registry: Registry, req: RunRequest, store: Store) -> None:
+    """Refuse a ``--sandbox`` this run cannot have (see :func:`bench_core.execute.sandbox.check`)."""
+    from bench_core.execute import sandbox
+
+    has_host = registry.executor(req.executor).method_process and os.environ.get("FEATBENCH_METHOD_PROCESS",
+                                                                                  "1") != "0"
+    sandbox.check(req.sandbox, _protected(req, store), has_host)
+
+
 def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
     """Expand the request into jobs and decide which are pending, cached or skipped (writes nothing)."""
     profile = get_profile(req.profile)
@@ -142,6 +159,7 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
         origin = "--data-dir" if req.data_dir else "FEATBENCH_DATA_DIR"
         raise UsageError(f"data directory {root} ({origin}) does not exist or is not a directory")
     store.check_writable()
+    check_sandbox(registry, req, store)
     plan = Plan(profile=profile.name)
 
     for tname in tracks:
@@ -310,6 +328,9 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device,
                        options=req.executor_options)
         executor.results_root = store.root
+        from bench_core.execute.sandbox import policy
+
+        executor.sandbox = policy(req.sandbox, _protected(req, store))
         fail_fast = FailFast()
         claims = Claims(store)
 

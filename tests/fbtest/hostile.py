@@ -134,6 +134,7 @@ class ChildMemoryHog(Selector):
         n = int(self.params["mb"]) * 2**20
         child = subprocess.Popen([sys.executable, "-c", _HOG.format(n=n)])
         (_spy_dir() / f"child-memory-{child.pid}").write_text(str(child.pid))
+        print("child-memory: child started", flush=True)  # kept with the result although the worker is killed
         child.wait()
         return X.var(axis=0)
 
@@ -155,6 +156,7 @@ class Orphaner(Selector):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
         for pid in (child.pid, int(out.split()[0])):
             (_spy_dir() / f"orphan-{pid}").write_text(str(pid))
+        print("orphan: children started", flush=True)  # kept with the result although the worker is killed
         time.sleep(float(os.environ.get("FEATBENCH_ORPHAN_SLEEP", "0")))
         return X.var(axis=0)
 
@@ -190,7 +192,34 @@ class Snoop(Selector):
         return X.var(axis=0)
 
 
-ALL = [Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
+class _FileSnoop(Selector):
+    """Opens the path named by the environment variable ``target`` (reads a file, or lists a directory), then
+    answers correctly: under ``--sandbox landlock`` the open raises PermissionError."""
+
+    target = ""
+
+    def rank(self, X, y, ctx):
+        path = Path(os.environ[self.target])
+        if path.is_dir():  # stat is not restricted by Landlock; listing is
+            os.listdir(path)
+        else:
+            assert path.read_bytes(), f"{path} was reached but is empty"
+        return X.var(axis=0)
+
+
+class ReadsData(_FileSnoop):
+    name, version, target = "hostile-read-data", "1", "FEATBENCH_SNOOP_DATA"
+
+
+class ReadsCache(_FileSnoop):
+    name, version, target = "hostile-read-cache", "1", "FEATBENCH_SNOOP_CACHE"
+
+
+class ListsResults(_FileSnoop):
+    name, version, target = "hostile-list-results", "1", "FEATBENCH_SNOOP_RESULTS"
+
+
+ALL = [ReadsData, ReadsCache, ListsResults, Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
        ChildMemoryHog, Orphaner]
 
 

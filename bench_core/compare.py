@@ -10,8 +10,18 @@ seed counts ``n_b``, ``n_c``:
 
 Verdicts: ``improved`` (Δ > tolerance), ``regressed`` (Δ < −tolerance), ``unchanged``, ``new`` (no baseline
 cell), ``missing`` (baseline cell not in the fresh results), ``failed`` (no finished job now, where the
-baseline had one, or a new cell with no finished job); a cell that failed in both is ``unchanged``. The exit status is 1 when any cell regressed or failed. A new method is placed among the
-baselines: the rank it would have on each dataset, and its mean rank over them.
+baseline had one, or a new cell with no finished job); a cell that failed in both is ``unchanged``;
+``other-device`` (both sides finished, on different devices). The exit status is 1 when any cell regressed or
+failed. A new method is placed among the baselines: the rank it would have on each dataset, and its mean rank
+over them.
+
+Devices: the two sides are compared like with like. A cell's device is the set of device kinds (``cpu``,
+``cuda``) of its finished results: for the fresh results, from each result's ``provenance.device``; for the
+baseline, from the cell's ``devices`` (leaderboards written since devices were recorded), else the board's
+``provenance.devices``, else ``cpu`` (the committed baselines were all computed on the CPU). A cell whose two
+sides differ is ``other-device``: its numbers are shown, no verdict is drawn from them, it never fails the
+comparison, and the report says plainly, above the table, that the sides ran on different devices (on CUDA
+the stochastic torch methods give other, equally valid numbers).
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from bench_core.errors import UsageError
 from bench_core.leaderboard import build
 
 Z = 2.0
-VERDICT_ORDER = ("regressed", "failed", "improved", "new", "missing", "unchanged")
+VERDICT_ORDER = ("regressed", "failed", "improved", "new", "missing", "unchanged", "other-device")
 
 
 def load_baseline(directory: Path, tracks: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -68,6 +78,8 @@ class Report:
     profile: str
     rows: list[Row] = field(default_factory=list)
     placements: list[str] = field(default_factory=list)
+    #: (baseline devices, current devices) -> cells, for the cells whose sides ran on different devices
+    device_mismatch: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def counts(self) -> Counter[str]:
@@ -83,6 +95,10 @@ class Report:
         c = self.counts
         head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER)
         lines = [f"## featbench compare ({self.profile}): {'FAIL' if self.failed else 'OK'}", "", head, ""]
+        for (b, c), n in sorted(self.device_mismatch.items()):
+            lines += [f"**The sides ran on different devices**: {n} cell(s) ran on {c} here and on {b} in the "
+                      f"baseline. Their numbers are shown but not compared (a device difference is not a "
+                      f"regression); compare like with like with `featbench run --device {b}`.", ""]
         rows = sorted(self.rows, key=lambda r: (VERDICT_ORDER.index(r.verdict), r.track, r.dataset, r.variant))
 
         def f(x: float | None, signed: bool = False) -> str:
@@ -105,6 +121,7 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
     profile = profile or (next(iter(baseline.values()))["profile"] if baseline else "")
     board = build(records, registry, profile)
     report = Report(profile=profile)
+    current_devices = _current_devices(records, profile)
     for track in sorted(set(baseline) | set(board.tracks)):
         base = baseline.get(track)
         higher = _higher_is_better(track, base)
@@ -140,6 +157,11 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
                 row.verdict = "new"
                 if b is None and not any(k[2] == variant for k in base_cells):
                     new_variants.add(variant)
+            elif _baseline_devices(b, base) != current_devices.get((track, ds, variant), "cpu"):
+                bdev, cdev = _baseline_devices(b, base), current_devices.get((track, ds, variant), "cpu")
+                row.verdict = "other-device"
+                row.note = f"baseline on {bdev}, here on {cdev}: not compared"
+                report.device_mismatch[(bdev, cdev)] += 1
             else:
                 delta = sign * (c.mean - b["mean"])
                 se = math.sqrt(((b["sd"] or 0.0) ** 2) / max(1, b["n_done"]) + ((c.sd or 0.0) ** 2) / max(1, c.n_done))
@@ -150,6 +172,28 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
         for variant in sorted(new_variants):
             report.placements.append(_placement(track, variant, base_cells, cur_cells, higher))
     return report
+
+
+def _devices_text(kinds) -> str:
+    return "+".join(sorted(set(kinds))) or "cpu"
+
+
+def _current_devices(records: Sequence[Mapping[str, Any]], profile: str) -> dict[tuple[str, str, str], str]:
+    """(track, dataset, variant) -> the device kinds of its finished results of ``profile``, e.g. ``"cpu"`` or
+    ``"cpu+cuda"``."""
+    from bench_core.execute.devices import result_device
+
+    kinds: dict[tuple[str, str, str], set[str]] = {}
+    for r in records:
+        if r.get("status") == "done" and r.get("profile") == profile:
+            kinds.setdefault((r["track"], r["dataset"], r["variant"]), set()).add(result_device(r))
+    return {k: _devices_text(v) for k, v in kinds.items()}
+
+
+def _baseline_devices(cell: Mapping[str, Any], board: Mapping[str, Any] | None) -> str:
+    """The device kinds of a baseline cell (its ``devices``, else the board's, else ``cpu``)."""
+    devices = cell.get("devices") or ((board or {}).get("provenance") or {}).get("devices") or {"cpu": 1}
+    return _devices_text([k for k, n in devices.items() if n])
 
 
 def _higher_is_better(track: str, base: Mapping[str, Any] | None) -> bool:

@@ -41,6 +41,17 @@ class Executor(abc.ABC):
         self.options = self.validate_options(options or {})
         #: The results directory, set by the harness before :meth:`run`.
         self.results_root = None
+        #: Set by the harness before :meth:`run` (:mod:`bench_core.execute.devices`): the GPUs the jobs given
+        #: CUDA may use (``CUDA_VISIBLE_DEVICES`` ids; None: probe) and ``--gpu-workers`` (None: the default).
+        self.gpu_ids: list[str] | None = None
+        self.gpu_workers: int | None = None
+
+    def cuda_info(self):
+        """The GPUs the device policy may send jobs to: by default those this machine shows
+        (:func:`bench_core.execute.devices.probe_cuda`); an executor whose jobs run elsewhere says its own."""
+        from bench_core.execute.devices import probe_cuda
+
+        return probe_cuda()
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

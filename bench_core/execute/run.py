@@ -45,6 +45,8 @@ class RunRequest:
     timeout_s: float | None = None
     job_timeout_s: float | None = None
     memory_cap_mb: float | None = None
+    #: GPU workers of the local executor (None: one per GPU under ``auto``; see bench_core.execute.devices)
+    gpu_workers: int | None = None
     results: str | os.PathLike | None = None
     data_dir: str | os.PathLike | None = None
     cache_dir: str | os.PathLike | None = None
@@ -118,6 +120,8 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
         if v is not None and (isinstance(v, bool) or not math.isfinite(v) or v <= 0):
             raise UsageError(f"{opt} must be a finite positive number, not {v!r}")
     check_device(req.device)
+    if req.gpu_workers is not None and (isinstance(req.gpu_workers, bool) or req.gpu_workers < 1):
+        raise UsageError(f"--gpu-workers must be >= 1, not {req.gpu_workers} (use --device cpu for no GPU)")
     for opt, names in (("--track", req.tracks), ("--method", req.methods), ("--dataset", req.datasets)):
         if names is not None and (isinstance(names, str) or not names or not all(names)):
             raise UsageError(f"{opt} got an empty name; give one or more names (omit it to select every one)")
@@ -261,6 +265,7 @@ class Recorder:
                 featbench=self.version, plugin=dict(spec.plugin), git_commit=self.commit, git_dirty=self.dirty,
                 executor=self.executor, device=outcome.get("device") or spec.device, hardware=self.hardware,
                 environment=dict(outcome.get("environment") or {}), started_at=started_at, finished_at=_now(),
+                gpu=dict(outcome["gpu"]) if outcome.get("gpu") else None,
             ),
             error=ErrorInfo(**err) if err else None,
             outputs=dict(outcome.get("outputs") or {}), method_source=spec.source_hash,
@@ -311,6 +316,10 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         executor = cls(workers=req.jobs, threads=_threads(req), memory_cap_mb=req.memory_cap_mb, device=req.device,
                        options=req.executor_options)
         executor.results_root = store.root
+        executor.gpu_workers = req.gpu_workers
+        from bench_core.execute.devices import place
+
+        pending = place(registry, plan.pending, req.device, executor, _threads(req))
         fail_fast = FailFast()
         claims = Claims(store)
 
@@ -335,7 +344,7 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
             finally:
                 claims.release(spec)
 
-        order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
+        order = sorted(pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
         try:
             executor.run(order, on_result, recorder.on_start, should_run)
         except ResultWriteError as exc:

@@ -26,7 +26,9 @@ The rule (:func:`choose_device`, the spec)
        thread needs 4.5 ns (the large, 16-core point: 23 ms for 4096 × 20,000 cells) to 26 ns (the small
        point, overheads included) per cell and step; at 250,000 cells per thread the CPU step takes
        1.1-6.5 ms against the 0.75 ms CUDA floor, a margin of at least 1.5x that pays for the worker's CUDA
-       context. Every problem of the ``quick`` and ``standard`` selector profiles is far below it.
+       context. Every problem of the ``quick`` profile is below it (the largest, classification_small, has
+       1,000 × 50 cells); the larger ``standard`` sets (basehock's 1,993 × 4,862, arcene's 200 × 10,000) are
+       above it at one thread per worker, where the figures put the GPU well ahead.
     2. or its track's own kernels (the evaluation the protocol runs on ``ctx.device``) are above the size the
        track declares, :attr:`bench_core.tracks.base.Track.cuda_kernel_min_size`, compared with
        ``Track.kernel_size(n_samples, n_features, params)``. The built-in tracks set it at the sizes where the
@@ -48,6 +50,11 @@ imports torch). :func:`plan_workers` lays them out: GPU workers exist only when 
 CUDA; there are ``--gpu-workers`` of them (default: one per visible GPU under ``auto``, every worker under an
 explicit ``cuda``), spread round-robin over the GPUs and counted within ``-j``; the other workers are CPU
 workers. A GPU job runs only on a GPU worker; a GPU worker with no GPU job left takes CPU jobs.
+
+The choice is per job and deterministic: a job's device never depends on which worker was free (so the
+numbers of a stochastic method do not either). It makes each CUDA job faster, not necessarily the whole run:
+when many large ``gpu_preferred`` jobs queue for one GPU worker while CPU workers idle, ``--gpu-workers``
+(several workers sharing a GPU) or ``--device cpu`` is the user's call.
 
 Slurm
 =====

@@ -118,10 +118,13 @@ def planned(registry, tmp_path_factory):
     return plan
 
 
-def _place(registry, plan, monkeypatch, mode="auto", gpu_workers=None, jobs=4):
+def _place(registry, plan, monkeypatch, mode="auto", gpu_workers=None, jobs=4, torch_cuda="12.4"):
+    import torch
+
     from bench_core.execute.local import LocalExecutor
 
     monkeypatch.setattr(devices, "probe_cuda", lambda: TWO_GPUS)
+    monkeypatch.setattr(torch.version, "cuda", torch_cuda)  # the installed torch's build (CPU-only here)
     executor = LocalExecutor(workers=jobs, threads=1, device=mode)
     executor.gpu_workers = gpu_workers
     return devices.place(registry, plan.pending, mode, executor, threads=1), executor
@@ -179,6 +182,12 @@ def test_auto_with_two_fake_gpus_and_lowered_thresholds_gives_the_expected_per_j
     assert executor.layout(placed) == ["0", "1", "", ""]
     executor.gpu_workers = 1
     assert executor.layout(placed) == ["0", "", "", ""]
+
+
+def test_gpus_are_ignored_when_torch_was_built_without_cuda(registry, planned, monkeypatch):
+    monkeypatch.setenv("FEATBENCH_GPU_CELLS_PER_THREAD", "1")  # every gpu_preferred job would qualify
+    placed, executor = _place(registry, planned, monkeypatch, torch_cuda=None)
+    assert {s.device for s in placed} == {"cpu"} and executor.gpu_ids == []
 
 
 def test_explicit_modes_and_a_pinned_gpu(registry, planned, monkeypatch):

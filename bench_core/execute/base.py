@@ -48,10 +48,17 @@ class Executor(abc.ABC):
 
     def cuda_info(self):
         """The GPUs the device policy may send jobs to: by default those this machine shows
-        (:func:`bench_core.execute.devices.probe_cuda`); an executor whose jobs run elsewhere says its own."""
-        from bench_core.execute.devices import probe_cuda
+        (:func:`bench_core.execute.devices.probe_cuda`), none if the installed torch was built without CUDA;
+        an executor whose jobs run elsewhere says its own."""
+        from bench_core.execute.devices import CudaInfo, probe_cuda
 
-        return probe_cuda()
+        info = probe_cuda()
+        if info.count:
+            import torch  # its build, not the driver: no CUDA call, no context
+
+            if torch.version.cuda is None:
+                return CudaInfo((), "torch built without CUDA")
+        return info
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

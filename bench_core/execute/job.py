@@ -226,9 +226,11 @@ class Worker:
         outcome["memory"] = memory
         outcome["job_s"] = time.perf_counter() - t0
         outcome["device"] = device
-        outcome["environment"] = self.env
         if device.startswith("cuda"):  # the GPU that ran it, for the result's provenance
+            outcome["environment"] = self.env
             outcome["gpu"] = self.env.get("gpu")
+        else:  # a CPU job on a worker that sees a GPU: the GPU is not this job's
+            outcome["environment"] = {k: v for k, v in self.env.items() if k != "gpu"}
         outcome["pid"] = os.getpid()
         return outcome
 

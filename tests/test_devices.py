@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -385,3 +384,16 @@ def test_gpu_workers_must_be_positive(registry, tmp_path):
     with pytest.raises(UsageError, match=r"^--gpu-workers must be >= 1, not 0 \(use --device cpu for no GPU\)$"):
         plan_run(registry, req, results_store(req))
     assert not (tmp_path / "r").exists() or not any((tmp_path / "r").rglob("*.json"))
+
+
+@pytest.mark.parametrize("bad", ["many", "0", "-5", "1e6"])
+def test_a_malformed_threshold_is_refused_before_anything_runs(monkeypatch, bad):
+    from bench_core.errors import UsageError
+    from bench_core.execute.run import check_device
+
+    monkeypatch.setenv("FEATBENCH_GPU_CELLS_PER_THREAD", bad)
+    with pytest.raises(UsageError, match=r"^FEATBENCH_GPU_CELLS_PER_THREAD must be a positive integer, not "):
+        check_device("auto")
+    monkeypatch.setenv("FEATBENCH_GPU_CELLS_PER_THREAD", "1000")
+    check_device("auto")
+    assert devices.DevicePolicy().cells_per_thread == 1000

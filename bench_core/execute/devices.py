@@ -74,7 +74,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import shutil
 import subprocess
 import zipfile
@@ -89,8 +88,6 @@ if TYPE_CHECKING:  # pragma: no cover
 #: ``gpu_preferred`` methods go to CUDA from this many cells (rows × features) per CPU thread of a worker.
 GPU_PREFERRED_CELLS_PER_THREAD = 250_000
 
-MODES = ("auto", "cpu", "cuda", "cuda:N")
-_DEVICE_RE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
@@ -144,17 +141,26 @@ class DevicePolicy:
 
     mode: str = "auto"
     gpu_workers: int | None = None
-    cells_per_thread: int = field(default_factory=lambda: int(os.environ.get(
-        "FEATBENCH_GPU_CELLS_PER_THREAD", GPU_PREFERRED_CELLS_PER_THREAD)))
+    cells_per_thread: int = field(default_factory=lambda: cells_per_thread())
     threads: int = 1
 
 
-def check_mode(device: str) -> None:
-    """Refuse a malformed ``--device`` (one line naming the valid choices)."""
-    from bench_core.errors import UsageError
+def cells_per_thread() -> int:
+    """The ``gpu_preferred`` threshold: ``FEATBENCH_GPU_CELLS_PER_THREAD`` if set (a positive integer; anything
+    else is refused with a one-line :class:`~bench_core.errors.UsageError`), else the measured default."""
+    text = os.environ.get("FEATBENCH_GPU_CELLS_PER_THREAD")
+    if text is None:
+        return GPU_PREFERRED_CELLS_PER_THREAD
+    try:
+        value = int(text)
+        if value < 1:
+            raise ValueError
+    except ValueError:
+        from bench_core.errors import UsageError
 
-    if not isinstance(device, str) or not _DEVICE_RE.match(device):
-        raise UsageError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+        raise UsageError(f"FEATBENCH_GPU_CELLS_PER_THREAD must be a positive integer, not {text!r} "
+                         f"(default {GPU_PREFERRED_CELLS_PER_THREAD})") from None
+    return value
 
 
 # ------------------------------------------------------------------------------------------------ probe

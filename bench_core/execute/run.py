@@ -97,6 +97,9 @@ def check_device(device: str) -> None:
     torch is imported only when CUDA is asked for by name."""
     if not _DEVICE_RE.match(device):
         raise UsageError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+    from bench_core.execute.devices import cells_per_thread
+
+    cells_per_thread()  # a malformed FEATBENCH_GPU_CELLS_PER_THREAD is refused before anything runs
     if not device.startswith("cuda"):
         return
     import torch

@@ -18,7 +18,7 @@ The rule (:func:`choose_device`, the spec)
     every job on CUDA (GPU ``N`` of those this process sees, for ``cuda:N``): what the user asked for, even
     where it is slower. Refused before anything runs when the machine has no such GPU.
 ``--device auto`` (the default)
-    CPU for every job when no GPU is visible. Otherwise a job goes to CUDA when either
+    CPU for every job when no GPU is visible (or the installed torch was built without CUDA). Otherwise a job goes to CUDA when either
 
     1. its method declares ``tags.gpu_preferred`` (it trains a torch model on ``ctx.device``) **and** the
        problem has at least :data:`GPU_PREFERRED_CELLS_PER_THREAD` × ``threads`` cells (rows × features of
@@ -36,7 +36,7 @@ The rule (:func:`choose_device`, the spec)
        measures, a 3,072-latent dictionary for an SAE. A track that declares nothing never asks for CUDA.
 
     Anything else (no tag and a small kernel, or an unknown size) runs on the CPU: ``auto`` errs towards the
-    CPU, so it is never slower than ``--device cpu`` on the same machine.
+    CPU, so that by the measured figures no job is slower than under ``--device cpu`` on the same machine.
 
 The size of a job's problem is read from the header of its dataset's verified cache file (rows and features
 of the materialised ``X``), after the data are prepared and before any job runs (:func:`problem_size`).

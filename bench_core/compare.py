@@ -93,7 +93,7 @@ class Report:
         from tabulate import tabulate
 
         c = self.counts
-        head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER)
+        head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER if v != "other-device" or c[v])
         lines = [f"## featbench compare ({self.profile}): {'FAIL' if self.failed else 'OK'}", "", head, ""]
         for (b, c), n in sorted(self.device_mismatch.items()):
             lines += [f"**The sides ran on different devices**: {n} cell(s) ran on {c} here and on {b} in the "

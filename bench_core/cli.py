@@ -81,7 +81,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="executor options from a TOML file (a [slurm] table); --executor-opt wins")
     run.add_argument("--detach", action="store_true",
                      help="slurm: submit and return at once; `featbench status` shows progress")
-    run.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
+    run.add_argument("--device", default="auto",
+                     help="auto (per job: CUDA only where it is measured to be faster; see README, Devices), "
+                          "cpu, cuda, cuda:N")
+    run.add_argument("--gpu-workers", type=int,
+                     help="workers that may use a GPU, within -j (default: one per GPU; every worker with --device cuda)")
     run.add_argument("--threads", type=int, help="BLAS/torch threads per worker (default: cores / jobs)")
     run.add_argument("--timeout", type=_positive_float,
                      help="time limit of one step of a job (a fit, the evaluation, a refit) in seconds "
@@ -236,6 +240,7 @@ def cmd_run(args, registry) -> int:
     req = RunRequest(
         tracks=_names(args.track, "--track"), methods=_names(args.method, "--method"), datasets=_names(args.dataset, "--dataset"),
         profile=args.profile, seeds=args.seeds, jobs=args.jobs, executor=args.executor, device=args.device,
+        gpu_workers=args.gpu_workers,
         threads=args.threads, timeout_s=args.timeout, job_timeout_s=args.job_timeout, memory_cap_mb=args.memory_cap,
         results=args.results,
         data_dir=args.data_dir, cache_dir=args.cache_dir, force=args.force,

@@ -10,15 +10,25 @@ seed counts ``n_b``, ``n_c``:
 
 Verdicts: ``improved`` (Δ > tolerance), ``regressed`` (Δ < −tolerance), ``unchanged``, ``new`` (no baseline
 cell), ``missing`` (baseline cell not in the fresh results), ``failed`` (no finished job now, where the
-baseline had one, or a new cell with no finished job); a cell that failed in both is ``unchanged``. The exit status is 1 when any cell regressed or failed. A new method is placed among the
-baselines: the rank it would have on each dataset, and its mean rank over them; where the baseline comes
-with its per-job records (the packaged baselines, :mod:`bench_core.baselines`), also its position in the
-overall table of the leaderboard it would join ("would rank 6/24 on data with ground truth").
+baseline had one, or a new cell with no finished job); a cell that failed in both is ``unchanged``;
+``other-device`` (both sides finished, on different devices). The exit status is 1 when any cell regressed or
+failed. A new method is placed among the baselines: the rank it would have on each dataset, and its mean rank
+over them; where the baseline comes with its per-job records (the packaged baselines,
+:mod:`bench_core.baselines`), also its position in the overall table of the leaderboard it would join ("would
+rank 6/24 on data with ground truth").
 
 The report puts first what a reader came for: the verdict, the reason of a failure (each regressed or failed
 cell on one line, with its scores or its error), the new methods' standing; then the changed cells; the
 unchanged and missing cells last, folded (``<details>``, for a pull-request comment). ``--json`` gives the
 same as one JSON object (:meth:`Report.as_json`).
+
+Devices: the two sides are compared like with like. A cell's device is the set of device kinds (``cpu``,
+``cuda``) of its finished results: for the fresh results, from each result's ``provenance.device``; for the
+baseline, from the cell's ``devices`` (leaderboards written since devices were recorded), else the board's
+``provenance.devices``, else ``cpu`` (the committed baselines were all computed on the CPU). A cell whose two
+sides differ is ``other-device``: its numbers are shown, no verdict is drawn from them, it never fails the
+comparison, and the report says plainly, above the table, that the sides ran on different devices (on CUDA
+the stochastic torch methods give other, equally valid numbers).
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ from bench_core.errors import UsageError
 from bench_core.leaderboard import build, track_json
 
 Z = 2.0
-VERDICT_ORDER = ("regressed", "failed", "improved", "new", "missing", "unchanged")
+VERDICT_ORDER = ("regressed", "failed", "improved", "new", "missing", "unchanged", "other-device")
 
 
 def load_baseline(directory: Path, tracks: Sequence[str] | None = None) -> dict[str, dict[str, Any]]:
@@ -122,7 +132,12 @@ class Report:
 
         return {"profile": self.profile, "ok": not self.failed, "counts": {v: self.counts[v] for v in VERDICT_ORDER},
                 "reasons": self.reasons(), "standing": self.standing, "placements": self.placements,
-                "notes": self.notes, "rows": [finite(dataclasses.asdict(r)) for r in self.rows]}
+                "notes": self.notes,
+                "device_mismatch": [{"baseline": b, "current": c, "cells": n}
+                                    for (b, c), n in sorted(self.device_mismatch.items())],
+                "rows": [finite(dataclasses.asdict(r)) for r in self.rows]}
+    #: (baseline devices, current devices) -> cells, for the cells whose sides ran on different devices
+    device_mismatch: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     @property
     def counts(self) -> Counter[str]:
@@ -136,7 +151,7 @@ class Report:
         from tabulate import tabulate
 
         c = self.counts
-        head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER)
+        head = ", ".join(f"{c[v]} {v}" for v in VERDICT_ORDER if v != "other-device" or c[v])
         lines = [f"## featbench compare ({self.profile}): {'FAIL' if self.failed else 'OK'}", "", head, ""]
         if self.failed:
             lines += ["Why it fails:", ""] + [f"- {x}" for x in self.reasons()] + [""]
@@ -145,6 +160,10 @@ class Report:
             lines += ["### New methods among the baselines", ""] + [f"- {p}" for p in new_methods] + [""]
         if self.notes:
             lines += ["Notes on the baseline:", ""] + [f"- {n}" for n in self.notes] + [""]
+        for (b, c), n in sorted(self.device_mismatch.items()):
+            lines += [f"**The sides ran on different devices**: {n} cell(s) ran on {c} here and on {b} in the "
+                      f"baseline. Their numbers are shown but not compared (a device difference is not a "
+                      f"regression); compare like with like with `featbench run --device {b}`.", ""]
         rows = sorted(self.rows, key=lambda r: (VERDICT_ORDER.index(r.verdict), r.track, r.dataset, r.variant))
 
         def f(x: float | None, signed: bool = False) -> str:
@@ -183,6 +202,7 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
         if r.get("status") != "done" and isinstance(err, Mapping) and err.get("message"):
             cell = (r["track"], r["dataset"], r["variant"])
             report.errors.setdefault(cell, f"{err.get('type') or 'error'}: {str(err['message']).strip().splitlines()[0]}")
+    current_devices = _current_devices(records, profile)
     for track in sorted(set(baseline) | set(board.tracks)):
         base = baseline.get(track)
         higher = _higher_is_better(track, base)
@@ -218,6 +238,11 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
                 row.verdict = "new"
                 if b is None and not any(k[2] == variant for k in base_cells):
                     new_variants.add(variant)
+            elif _baseline_devices(b, base) != current_devices.get((track, ds, variant), "cpu"):
+                bdev, cdev = _baseline_devices(b, base), current_devices.get((track, ds, variant), "cpu")
+                row.verdict = "other-device"
+                row.note = f"baseline on {bdev}, here on {cdev}: not compared"
+                report.device_mismatch[(bdev, cdev)] += 1
             else:
                 delta = sign * (c.mean - b["mean"])
                 se = math.sqrt(((b["sd"] or 0.0) ** 2) / max(1, b["n_done"]) + ((c.sd or 0.0) ** 2) / max(1, c.n_done))
@@ -254,6 +279,26 @@ def _standing(track: str, variant: str, records, baseline_records, registry, pro
         groups.append({"group": block["group"], "title": block["title"], "position": row["position"],
                        "of": len(block["rows"]), "mean_rank": row["mean_rank"], "ranked": row["ranked"]})
     return [{"track": track, "variant": variant, "groups": groups}] if groups else []
+def _devices_text(kinds) -> str:
+    return "+".join(sorted(set(kinds))) or "cpu"
+
+
+def _current_devices(records: Sequence[Mapping[str, Any]], profile: str) -> dict[tuple[str, str, str], str]:
+    """(track, dataset, variant) -> the device kinds of its finished results of ``profile``, e.g. ``"cpu"`` or
+    ``"cpu+cuda"``."""
+    from bench_core.execute.devices import result_device
+
+    kinds: dict[tuple[str, str, str], set[str]] = {}
+    for r in records:
+        if r.get("status") == "done" and r.get("profile") == profile:
+            kinds.setdefault((r["track"], r["dataset"], r["variant"]), set()).add(result_device(r))
+    return {k: _devices_text(v) for k, v in kinds.items()}
+
+
+def _baseline_devices(cell: Mapping[str, Any], board: Mapping[str, Any] | None) -> str:
+    """The device kinds of a baseline cell (its ``devices``, else the board's, else ``cpu``)."""
+    devices = cell.get("devices") or ((board or {}).get("provenance") or {}).get("devices") or {"cpu": 1}
+    return _devices_text([k for k, n in devices.items() if n])
 
 
 def _higher_is_better(track: str, base: Mapping[str, Any] | None) -> bool:

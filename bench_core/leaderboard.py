@@ -68,6 +68,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from bench_core.execute.devices import result_device
+
 FORMATS = ("md", "csv", "json", "html")
 LEADERBOARD_SCHEMA = 2
 ALPHA = 0.05
@@ -148,6 +150,8 @@ class Cell:
     method_version: str = ""
     #: every result of the cell came from the packaged baselines (:mod:`bench_core.baselines`)
     baseline: bool = False
+    #: finished results per device kind ("cpu", "cuda"), which ``compare`` matches like with like
+    devices: dict[str, int] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
@@ -176,6 +180,7 @@ class Cell:
             "intervals": {k: [_r(a), _r(b)] for k, (a, b) in sorted(self.intervals.items())},
             "fit_s": _r(self.fit_s, 4), "peak_mb": _r(self.peak_mb, 1), "note": self.note,
             "omitted": dict(sorted(self.omitted.items())), "baseline": self.baseline,
+            "devices": dict(sorted(self.devices.items())),
         }
 
 
@@ -372,7 +377,8 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
         tb.source_changed = _source_changed(registry, t, recs)
         tracks[t] = tb
     provenance = {"profile": profile, "featbench": versions, "commits": commits, "results": len(current),
-                  "stale": len(stale)}
+                  "stale": len(stale),
+                  "devices": dict(sorted(Counter(result_device(r) for r in current if r["status"] == "done").items()))}
     own = [r for r in current if r.get("origin") != "baseline"]  # merged packaged baselines: bench_core.baselines
     if len(own) < len(current):
         provenance["baseline_results"] = len(current) - len(own)
@@ -458,6 +464,7 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
             cell.statuses = dict(Counter(r["status"] for r in group))
             done = [r for r in group if r["status"] == "done"]
             cell.n_done = len(done)
+            cell.devices = dict(Counter(result_device(r) for r in done))
             if done:
                 cell.values = [(r["seed"], r["scores"].get(primary)) for r in done if r["scores"].get(primary) is not None]
                 cell.complete = sorted(s for s, _x in cell.values) == planned

@@ -88,6 +88,9 @@ class Provenance:
     environment: dict[str, Any]
     started_at: str
     finished_at: str
+    #: The GPU a job ran on (model, memory in GiB, CUDA and driver versions, its ``CUDA_VISIBLE_DEVICES`` id),
+    #: for a job whose ``device`` is CUDA; None otherwise (and absent from results written before it existed).
+    gpu: dict[str, Any] | None = None
 
 
 @dataclass

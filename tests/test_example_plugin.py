@@ -43,7 +43,8 @@ def test_passes_featbench_check(example_env):
 def test_runs_and_appears_on_the_leaderboard(example_env, tmp_path):
     results, out = tmp_path / "results", tmp_path / "lb"
     proc = run_cli(["run", "--method", "abs_correlation,anova_f,random", "--dataset", "breast_cancer,classification_small",
-                    "--profile", "smoke", "--results", str(results), "--no-progress"], env=example_env)
+                    "--profile", "smoke", "--device", "cpu", "--results", str(results), "--no-progress"],
+                   env=example_env)
     assert proc.returncode == 0, proc.stderr
     recs = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     mine = [r for r in recs if r["method"] == "abs_correlation"]

@@ -314,6 +314,7 @@ BAD_INPUTS = [  # (extra run arguments, fragments of the one line)
     (["--memory-cap=-inf"], ["--memory-cap", "finite positive number"]),
     (["--jobs", "-1"], ["--jobs must be >= 1"]),
     (["--device", "cuda:x"], ["unknown device"]),
+    (["--gpu-workers", "0"], ["--gpu-workers must be >= 1", "--device cpu"]),
 ]
 
 

@@ -33,7 +33,8 @@ def test_every_job_finished_with_a_valid_result_file(quick_run, registry):
 
 def test_rerun_is_fully_cached(quick_run):
     env, results, _ = quick_run
-    proc = run_cli(["run", "--profile", "quick", "--results", str(results), "--no-progress"], env=env)
+    proc = run_cli(["run", "--profile", "quick", "--device", "cpu", "--results", str(results), "--no-progress"],
+                   env=env)
     assert proc.returncode == 0 and " 0 to run," in proc.stderr, proc.stderr
 
 

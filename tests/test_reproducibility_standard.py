@@ -43,6 +43,7 @@ def test_committed_cells_reproduce_exactly(board, registry, tmp_path, method, da
     assert 0 in committed, f"seed 0 of {method} on {dataset} is not in the committed board"
     store = Store(tmp_path / "results")
     req = RunRequest(methods=[method], datasets=[dataset], profile="standard", seeds="0,", executor="inline",
+                     device="cpu",
                      results=store.root, cache_dir=tmp_path / "cache")
     plan = plan_run(registry, req, store)
     prepare_datasets(registry, plan, req)

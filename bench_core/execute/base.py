@@ -47,6 +47,24 @@ class Executor(abc.ABC):
         #: The method process's sandbox (the JSON of :func:`bench_core.execute.sandbox.policy`), set by the
         #: harness before :meth:`run`; None for none.
         self.sandbox: str | None = None
+        #: Set by the harness before :meth:`run` (:mod:`bench_core.execute.devices`): the GPUs the jobs given
+        #: CUDA may use (``CUDA_VISIBLE_DEVICES`` ids; None: probe) and ``--gpu-workers`` (None: the default).
+        self.gpu_ids: list[str] | None = None
+        self.gpu_workers: int | None = None
+
+    def cuda_info(self):
+        """The GPUs the device policy may send jobs to: by default those this machine shows
+        (:func:`bench_core.execute.devices.probe_cuda`), none if the installed torch was built without CUDA;
+        an executor whose jobs run elsewhere says its own."""
+        from bench_core.execute.devices import CudaInfo, probe_cuda
+
+        info = probe_cuda()
+        if info.count:
+            import torch  # its build, not the driver: no CUDA call, no context
+
+            if torch.version.cuda is None:
+                return CudaInfo((), "torch built without CUDA")
+        return info
 
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:

@@ -76,8 +76,10 @@ def environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda_available": bool(torch.cuda.is_available()),
     }
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
+    if info["cuda_available"]:  # only in a process that sees a GPU (never in a CPU worker of the local executor)
+        from bench_core.execute.devices import gpu_environment
+
+        info["gpu"] = gpu_environment()
         info["cuda_visible_devices"] = os.environ.get("CUDA_VISIBLE_DEVICES")
     return info
 
@@ -225,7 +227,11 @@ class Worker:
         outcome["memory"] = memory
         outcome["job_s"] = time.perf_counter() - t0
         outcome["device"] = device
-        outcome["environment"] = self.env
+        if device.startswith("cuda"):  # the GPU that ran it, for the result's provenance
+            outcome["environment"] = self.env
+            outcome["gpu"] = self.env.get("gpu")
+        else:  # a CPU job on a worker that sees a GPU: the GPU is not this job's
+            outcome["environment"] = {k: v for k, v in self.env.items() if k != "gpu"}
         outcome["pid"] = os.getpid()
         return outcome
 

@@ -3,8 +3,10 @@
 - ``workers`` processes are started with the ``spawn`` method (safe with CUDA and threads); each imports
   torch, the registry and the plugins once, then runs jobs one at a time, keeping recent datasets in memory.
 - Each worker's BLAS/OpenMP/torch threads are pinned (``threads``) before torch is imported.
-- When GPUs are present (``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi -L``) and the device is not ``cpu``,
-  worker ``i`` sees only GPU ``i mod n_gpus``.
+- **Devices** (:mod:`bench_core.execute.devices`): a worker is a CPU worker, spawned with
+  ``CUDA_VISIBLE_DEVICES=""`` (it and its method process cannot create a CUDA context), or, only when some job
+  was given CUDA, one of a bounded number of GPU workers, each spawned seeing exactly one GPU. A job given
+  CUDA runs on a GPU worker; a GPU worker with no such job left takes CPU jobs.
 - **Timeout**: the limit applies to each step of a job (the protocol marks steps: a fit, an evaluation, a
   stability refit), so a job that fits 21 times gets 21 limits but no single fit may overrun; a step that
   does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``. A job with a
@@ -28,15 +30,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import os
 import shutil
 import signal
-import subprocess
 import tempfile
 import time
 from multiprocessing.connection import Connection, wait
-from typing import Any, Sequence
+from collections import deque
+from typing import Any, Iterator, Sequence
 
 from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
 from bench_core.execute.capture import read_mirror
@@ -49,17 +52,25 @@ from bench_core.execute.proctree import become_tree_root, kill_descendants, kill
 
 def visible_gpus() -> list[str]:
     """GPU ids this process may hand out, without importing torch."""
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is not None:
-        return [g for g in env.split(",") if g.strip() and g.strip() != "-1"]
-    smi = shutil.which("nvidia-smi")
-    if not smi:
-        return []
+    from bench_core.execute.devices import probe_cuda
+
+    return probe_cuda().ids
+
+
+@contextlib.contextmanager
+def _spawn_environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` in this process's environment while a worker is spawned, so that the worker has it from its first
+    instruction (before anything it unpickles imports torch); restored afterwards."""
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        return []
-    return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU")]
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None) -> None:
@@ -134,7 +145,10 @@ class _Slot:
         if self.scratch:
             env = dict(env, FEATBENCH_SANDBOX_SCRATCH=self.scratch)
         self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path), daemon=True)
-        self.process.start()
+        with _spawn_environment(env):
+            self.process.start()
+        #: the GPU this worker sees (a ``CUDA_VISIBLE_DEVICES`` id), or "" for a CPU worker
+        self.gpu = env.get("CUDA_VISIBLE_DEVICES", "")
         child.close()
         self.ready = False
         self.ever_ready = False  # a worker that dies before its first "ready" failed to start
@@ -158,7 +172,10 @@ class _Slot:
         self.progress = None
         self.last_step = None
         self.peak_seen = self.rss0
-        self.conn.send(spec.to_dict())
+        d = spec.to_dict()
+        if self.gpu and spec.device.startswith("cuda"):
+            d["device"] = "cuda"  # this worker sees exactly one GPU, whichever cuda:N the job names
+        self.conn.send(d)
 
     def finish(self) -> JobSpec:
         spec, self.spec = self.spec, None
@@ -197,13 +214,21 @@ class LocalExecutor(Executor):
         self._ctx = mp.get_context("spawn")
         self.startup_failures = 0
 
-    def _env_for(self, i: int, gpus: list[str]) -> dict[str, str]:
+    def _env_for(self, visible: str) -> dict[str, str]:
         env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-        if gpus:
-            env["CUDA_VISIBLE_DEVICES"] = gpus[i % len(gpus)]
+        env["CUDA_VISIBLE_DEVICES"] = visible  # "" for a CPU worker: no CUDA context can be created there
         if self.sandbox:
             env["FEATBENCH_SANDBOX"] = self.sandbox  # applied by each worker's method process
         return env
+
+    def layout(self, specs: Sequence[JobSpec]) -> list[str]:
+        """``CUDA_VISIBLE_DEVICES`` of each worker to start for ``specs`` (:func:`~bench_core.execute.devices.plan_workers`)."""
+        from bench_core.execute.devices import plan_workers
+
+        n_gpu = sum(1 for s in specs if s.device.startswith("cuda"))
+        gpus = self.gpu_ids if self.gpu_ids is not None else (visible_gpus() if n_gpu else [])
+        return plan_workers(self.workers, n_gpu, len(specs) - n_gpu, gpus, self.gpu_workers,
+                            explicit_cuda=self.device.startswith("cuda"))
 
     def _cap(self, spec: JobSpec) -> float | None:
         caps = [c for c in (spec.memory_mb, self.memory_cap_mb) if c]
@@ -213,21 +238,33 @@ class LocalExecutor(Executor):
             should_run: ShouldRun | None = None) -> None:
         if not specs:
             return
-        pending = list(reversed(specs))
-        gpus = visible_gpus() if self.device != "cpu" else []
-        n = min(self.workers, len(specs))
-        envs = [self._env_for(i, gpus) for i in range(n)]
+        envs = [self._env_for(visible) for visible in self.layout(specs)]
+        # jobs given CUDA wait for a GPU worker (if there is none, the job fails plainly in a CPU worker)
+        has_gpu = any(e["CUDA_VISIBLE_DEVICES"] for e in envs)
+        gpu_pending = deque(s for s in specs if has_gpu and s.device.startswith("cuda"))
+        cpu_pending = deque(s for s in specs if not (has_gpu and s.device.startswith("cuda")))
+
+        def pending() -> bool:
+            return bool(gpu_pending or cpu_pending)
+
+        def next_for(slot: _Slot) -> JobSpec | None:
+            if slot.gpu and gpu_pending:
+                return gpu_pending.popleft()
+            return cpu_pending.popleft() if cpu_pending else None
+
         #: a slot whose worker was killed or died is replaced only while jobs are pending (None after that:
         #: a replacement started at the end of a run would only be stopped again)
-        slots: list[_Slot | None] = [_Slot(self._ctx, self.threads, envs[i]) for i in range(n)]
+        slots: list[_Slot | None] = [_Slot(self._ctx, self.threads, env) for env in envs]
 
         def live() -> list[_Slot]:
             return [s for s in slots if s is not None]
 
         def dispatch() -> None:
             for s in live():
-                while s.ready and s.spec is None and pending:
-                    spec = pending.pop()
+                while s.ready and s.spec is None:
+                    spec = next_for(s)
+                    if spec is None:
+                        break
                     reason = should_run(spec) if should_run else None
                     if reason:
                         on_result(spec, failure("skipped", reason))
@@ -237,14 +274,14 @@ class LocalExecutor(Executor):
                     s.start(spec, self._cap(spec))
 
         try:
-            while pending or any(s.spec is not None for s in live()):
+            while pending() or any(s.spec is not None for s in live()):
                 dispatch()
                 waitables: list[Any] = [s.conn for s in live()] + [s.process.sentinel for s in live()]
                 wait(waitables, timeout=self.poll_s)
                 finished: list[tuple[JobSpec, dict[str, Any]]] = []
                 for i, s in enumerate(slots):
                     if s is not None and self._service(s, on_result, finished):  # its worker is gone
-                        slots[i] = _Slot(self._ctx, self.threads, envs[i]) if pending else None
+                        slots[i] = _Slot(self._ctx, self.threads, envs[i]) if pending() else None
                 # the next jobs start before the finished ones are stored: a result file's write (fsync'ed)
                 # then overlaps the next job instead of adding to it
                 dispatch()

@@ -46,6 +46,8 @@ class RunRequest:
     timeout_s: float | None = None
     job_timeout_s: float | None = None
     memory_cap_mb: float | None = None
+    #: GPU workers of the local executor (None: one per GPU under ``auto``; see bench_core.execute.devices)
+    gpu_workers: int | None = None
     results: str | os.PathLike | None = None
     data_dir: str | os.PathLike | None = None
     cache_dir: str | os.PathLike | None = None
@@ -98,6 +100,9 @@ def check_device(device: str) -> None:
     torch is imported only when CUDA is asked for by name."""
     if not _DEVICE_RE.match(device):
         raise UsageError(f"unknown device {device!r} (valid: auto, cpu, cuda, cuda:N)")
+    from bench_core.execute.devices import cells_per_thread
+
+    cells_per_thread()  # a malformed FEATBENCH_GPU_CELLS_PER_THREAD is refused before anything runs
     if not device.startswith("cuda"):
         return
     import torch
@@ -136,6 +141,8 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
         if v is not None and (isinstance(v, bool) or not math.isfinite(v) or v <= 0):
             raise UsageError(f"{opt} must be a finite positive number, not {v!r}")
     check_device(req.device)
+    if req.gpu_workers is not None and (isinstance(req.gpu_workers, bool) or req.gpu_workers < 1):
+        raise UsageError(f"--gpu-workers must be >= 1, not {req.gpu_workers} (use --device cpu for no GPU)")
     for opt, names in (("--track", req.tracks), ("--method", req.methods), ("--dataset", req.datasets)):
         if names is not None and (isinstance(names, str) or not names or not all(names)):
             raise UsageError(f"{opt} got an empty name; give one or more names (omit it to select every one)")
@@ -278,6 +285,7 @@ class Recorder:
                 featbench=self.version, plugin=dict(spec.plugin), git_commit=self.commit, git_dirty=self.dirty,
                 executor=self.executor, device=outcome.get("device") or spec.device, hardware=self.hardware,
                 environment=dict(outcome.get("environment") or {}), started_at=started_at, finished_at=_now(),
+                gpu=dict(outcome["gpu"]) if outcome.get("gpu") else None,
             ),
             error=ErrorInfo(**err) if err else None,
             outputs=dict(outcome.get("outputs") or {}), method_source=spec.source_hash,
@@ -331,6 +339,10 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
         from bench_core.execute.sandbox import policy
 
         executor.sandbox = policy(req.sandbox, _protected(req, store))
+        executor.gpu_workers = req.gpu_workers
+        from bench_core.execute.devices import place
+
+        pending = place(registry, plan.pending, req.device, executor, _threads(req))
         fail_fast = FailFast()
         claims = Claims(store)
 
@@ -355,7 +367,7 @@ def execute(registry: Registry, plan: Plan, req: RunRequest, store: Store, progr
             finally:
                 claims.release(spec)
 
-        order = sorted(plan.pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
+        order = sorted(pending, key=lambda s: (s.seed, s.track, s.dataset, s.method, s.variant))
         try:
             executor.run(order, on_result, recorder.on_start, should_run)
         except ResultWriteError as exc:

@@ -23,9 +23,11 @@ Options come from ``--executor-config FILE`` (a TOML file with a ``[slurm]`` tab
 ``--executor-opt KEY=VALUE`` (which wins); see :attr:`SlurmExecutor.option_types`. Per method, the hints
 map to Slurm parameters: ``resources.memory_mb`` → ``--mem`` (else ``mem_gb``), the job time limits →
 ``--time`` (the sum of the batch's job limits plus a start-up margin, at least ``time_min``), and
-``tags.gpu_preferred`` → ``--gpus-per-task`` (``gpus``) when the run asks for ``--device cuda`` or sets the
-``gpus`` option (with ``--device auto`` nothing is asked for: sbatch refuses a GPU request on a cluster
-without GPUs). The
+a job the device policy gave CUDA (:mod:`bench_core.execute.devices`) → ``--gpus-per-task`` (``gpus``,
+default 1: ``--gpus 1`` for the one job a task runs at a time). The driver sees the cluster's GPUs only through
+the ``gpus`` option: with ``--device auto`` and no ``gpus``, every job runs on the CPU and nothing is asked
+for (sbatch refuses a GPU request on a cluster without GPUs); with it, ``auto`` picks the jobs as locally;
+``--device cuda`` gives every job a GPU. The
 concurrency cap ``max_running`` becomes the array's ``%`` limit (``slurm_array_parallelism``).
 
 Statuses
@@ -204,7 +206,8 @@ class SlurmExecutor(Executor):
         "time_min": "the smallest --time of a task, in minutes (default 5)",
         "mem_gb": "--mem of a task whose methods give no memory hint, in GB (default 4)",
         "cpus_per_task": "--cpus-per-task (default: --threads, else 1)",
-        "gpus": "--gpus-per-task for GPU-preferring methods (asked for with --device cuda, or when this is set)",
+        "gpus": "the cluster has GPUs: --gpus-per-task of a task running jobs that the device policy gave CUDA "
+                "(default 1 with --device cuda; with --device auto no GPU is used unless this is set)",
         "max_running": "concurrency cap: array tasks running at once (default: unlimited)",
         "jobs_per_task": "jobs per array task (default 8)",
         "folder": "submitit's log folder (default: <results>/.slurm/logs)",
@@ -257,12 +260,21 @@ class SlurmExecutor(Executor):
         return self._slurm_dir() / "submissions"
 
     # ---------------------------------------------------------------------------------------- grouping
-    def _resources(self, spec: JobSpec, gpu_methods: set[tuple[str, str]]) -> tuple[int, float]:
+    def cuda_info(self):
+        """The cluster's GPUs as the device policy sees them: ``gpus`` of them when that option is set, else
+        none (the driver, often on a login node, cannot see the compute nodes' GPUs)."""
+        from bench_core.execute.devices import GPU, CudaInfo
+
+        n = int(self.options.get("gpus", 0))
+        if n == 0 and self.device.startswith("cuda"):
+            n = 1
+        return CudaInfo(tuple(GPU(str(i)) for i in range(n)), "slurm option gpus" if n else "none")
+
+    def _resources(self, spec: JobSpec) -> tuple[int, float]:
         """(GPUs per task, memory in GB) of the task that runs ``spec``."""
-        # a GPU is asked for only when the run asks for CUDA or names a GPU count: with --device auto on a
-        # cluster without GPUs, a gres request is refused by sbatch
-        gpu = (self.device.startswith("cuda") or "gpus" in self.options) and (spec.track, spec.method) in gpu_methods
-        gpus = int(self.options.get("gpus", 1)) if gpu else 0
+        # a GPU is asked for only for a job the device policy gave CUDA: with --device auto that happens only
+        # when the gpus option says the cluster has GPUs (on a cluster without, sbatch refuses a gres request)
+        gpus = int(self.options.get("gpus", 1)) if spec.device.startswith("cuda") else 0
         # a memory hint is what the job may add; the worker itself needs about 1 GB besides
         mem_gb = float(math.ceil(spec.memory_mb / 1024 + 1)) if spec.memory_mb else float(self.options.get("mem_gb", 4.0))
         return gpus, mem_gb
@@ -277,19 +289,6 @@ class SlurmExecutor(Executor):
         total = sum(self._job_limit_s(s) for s in batch) / 60.0
         return max(int(self.options.get("time_min", 5)),
                    int(math.ceil(total)) + int(self.options.get("startup_margin_min", 2)))
-
-    def _gpu_methods(self, specs: Sequence[JobSpec]) -> set[tuple[str, str]]:
-        from bench_core.registry import load_registry
-
-        registry = load_registry(strict=False)
-        out = set()
-        for s in {(s.track, s.method) for s in specs}:
-            try:
-                if registry.method(*s).tags.gpu_preferred:
-                    out.add(s)
-            except UsageError:
-                pass
-        return out
 
     # ---------------------------------------------------------------------------------------- adoption
     def live_submissions(self) -> dict[str, list[tuple[Any, list[str], str]]]:
@@ -328,10 +327,9 @@ class SlurmExecutor(Executor):
             print(f"slurm: {len(adopted)} job(s) already queued or running in Slurm; waiting for them, not "
                   f"submitting them again", file=sys.stderr)
 
-        gpu_methods = self._gpu_methods(fresh) if fresh else set()
         groups: dict[tuple, list[JobSpec]] = {}
         for s in fresh:
-            groups.setdefault(self._resources(s, gpu_methods), []).append(s)
+            groups.setdefault(self._resources(s), []).append(s)
         per_task = int(self.options.get("jobs_per_task", 8))
         self._submissions().mkdir(parents=True, exist_ok=True)
         for (gpus, mem_gb), group in sorted(groups.items()):

@@ -352,6 +352,15 @@ class Track(abc.ABC):
     #: The card property that marks data with ground truth: the leaderboard's overall ranking is given
     #: separately for datasets with it and for the others (``None``: one overall table).
     ground_truth_property: ClassVar[str | None] = "ground_truth"
+    #: From this size of its own kernels (:meth:`kernel_size`), the protocol's evaluation is faster on CUDA,
+    #: as measured: ``--device auto`` then runs the job there (:mod:`bench_core.execute.devices`). ``None``:
+    #: never worth it, only a ``gpu_preferred`` method on a large problem goes to CUDA.
+    cuda_kernel_min_size: ClassVar[int | None] = None
+
+    def kernel_size(self, n_samples: int, n_features: int, params: Mapping[str, Any]) -> int:
+        """The size compared with :attr:`cuda_kernel_min_size` for a job on a dataset of ``n_samples`` rows and
+        ``n_features`` features run with the method's ``params``; by default the number of rows."""
+        return int(n_samples)
 
     def default_settings(self) -> dict[str, Any]:
         """Protocol settings before the profile's overrides (see :mod:`bench_core.profiles`)."""

@@ -234,6 +234,9 @@ def compare(baseline: Mapping[str, Mapping[str, Any]], records: Sequence[Mapping
                 still = b is not None and b["n_done"] == 0
                 row.verdict = "unchanged" if still else "failed"
                 row.note = ("still failing: " if still else "") + c.status_text()
+            elif b is not None and b["mean"] is None and c.mean is None:
+                row.verdict = "unchanged"  # finished on both sides, with no primary score on either
+                row.note = "no primary score on either side"
             elif b is None or b["mean"] is None:
                 row.verdict = "new"
                 if b is None and not any(k[2] == variant for k in base_cells):

@@ -166,6 +166,18 @@ def test_compare_verdicts_and_new_method_placement(tmp_path):
     assert verdicts[0] == "regressed" and verdicts[-1].startswith("unchanged")
 
 
+def test_a_cell_with_no_primary_score_on_either_side_is_unchanged_not_new():
+    """Some cells finish without a primary score (a runtime family, a method with no L0 target): with the same
+    cell in the baseline, that is no news."""
+    base = [record("d", "m", s, primary=None) for s in range(2)]
+    baseline = {"selectors": json.loads(json.dumps(track_json(build(base, None, "quick"),
+                                                               build(base, None, "quick").tracks["selectors"])))}
+    row = compare(baseline, [record("d", "m", s, primary=None) for s in range(2)], None).rows[0]
+    assert (row.verdict, row.note) == ("unchanged", "no primary score on either side")
+    row = compare(baseline, [record("d", "m", s, primary=0.5) for s in range(2)], None).rows[0]
+    assert row.verdict == "new", "a primary score where the baseline had none is new"
+
+
 def test_compare_tolerance_accounts_for_seed_spread():
     base = [record("d", "m", s, primary=v) for s, v in enumerate([0.5, 0.7, 0.9])]
     baseline = {"selectors": json.loads(json.dumps(track_json(build(base, None, "quick"),

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # A known-good torch: on these machines torch==2.13.0 is a CPU wheel already on disk.
 TORCH ?= torch==2.13.0
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
-# test processes (pytest-xdist, whole modules per process); tests/conftest.py shares the quick-profile run
+# test processes (pytest-xdist: whole modules per process, in the order tests/conftest.py gives them)
 TEST_WORKERS ?= 2
 STAMP := $(VENV)/.featbench-installed
 
@@ -26,7 +26,7 @@ leaderboard: $(STAMP)
 	$(BIN)/featbench leaderboard --profile quick --print
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 benchmark: $(STAMP)
 	$(BIN)/python -m pytest benchmarks --benchmark-enable --benchmark-columns=min,mean,max,rounds

@@ -92,10 +92,12 @@ def quick_run(tmp_path_factory):
     return env, results, proc
 
 
-# With pytest-xdist (`make test` runs `-n 2 --dist loadfile`), each worker has its own session and receives whole
-# modules, so no module-scoped fixture (a trained network, an installed example plugin, the local Slurm cluster,
-# which binds fixed ports) is built twice. The quick-profile run is shared across workers (`quick_run` above).
-# Order: the first module that needs the quick run comes first (it is the run's critical path), then the Slurm
+# With pytest-xdist (`make test`: `-n 2 --dist loadfile --no-loadscope-reorder`), each worker has its own
+# session and receives whole modules, so no module-scoped fixture (a trained network, an installed example
+# plugin, the local Slurm cluster, which binds fixed ports) is built twice. The quick-profile run is shared
+# across workers (`quick_run` above). Modules are handed out in the order below (`--no-loadscope-reorder`
+# keeps it; xdist would otherwise start with the modules that have the most tests):
+# the first module that needs the quick run comes first (it is the run's critical path), then the Slurm
 # module (its tests mostly wait on Slurm; its comparison with the quick run is its last test), then everything
 # else, and the other modules that read the quick run last, by when it has finished.
 

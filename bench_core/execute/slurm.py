@@ -58,27 +58,47 @@ from bench_core.execute.jobs import JobSpec
 #: sacct states of a task that has ended (``COMPLETED`` included: its jobs without a result file never ran).
 ENDED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "PREEMPTED", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL",
          "DEADLINE", "REVOKED", "SPECIAL_EXIT"}
+#: The signal submitit asks Slurm to send before a task's time limit (``--signal=USR2@<delay>``).
+SUBMITIT_WARNING_SIGNAL = 12  # SIGUSR2 on Linux
 #: States of a task still to come or running.
 LIVE = {"PENDING", "RUNNING", "REQUEUED", "RESIZING", "SUSPENDED", "CONFIGURING", "COMPLETING", "STAGE_OUT",
         "SUBMITTED", "READY"}
 
 
-def sacct_state(task_id: str) -> str:
-    """How an array task ended, from Slurm's accounting (first word, upper case; ``UNKNOWN`` if sacct has no
-    row yet). A one-task array is listed under the array's own id, so ``12_0`` falls back to ``12``."""
+def sacct_state(task_id: str) -> tuple[str, int | None]:
+    """How an array task ended, from Slurm's accounting: (state, signal). The state is the first word, upper
+    case (``UNKNOWN`` if sacct has no row yet); the signal is the one that ended its steps, from
+    ``DerivedExitCode`` (``None`` if none did). A one-task array is listed under the array's own id, so ``12_0``
+    falls back to ``12``."""
     import subprocess
 
     for jid in dict.fromkeys([task_id, task_id.split("_")[0]]):
         try:
-            out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", jid, "-o", "JobID,State"], capture_output=True,
-                                 text=True, timeout=60)
+            out = subprocess.run(["sacct", "-n", "-X", "-P", "-j", jid, "-o", "JobID,State,DerivedExitCode"],
+                                 capture_output=True, text=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
-            return "UNKNOWN"
-        rows = [line.split("|", 1) for line in out.stdout.splitlines() if "|" in line]
-        for row_id, state in rows:
-            if row_id == task_id or (jid != task_id and len(rows) == 1):
-                return state.split()[0].upper() if state.strip() else "UNKNOWN"
-    return "UNKNOWN"
+            return "UNKNOWN", None
+        found = parse_sacct(out.stdout, task_id, single_fallback=jid != task_id)
+        if found is not None:
+            return found
+    return "UNKNOWN", None
+
+
+def parse_sacct(text: str, task_id: str, single_fallback: bool = False) -> tuple[str, int | None] | None:
+    """(state, signal) of ``task_id`` in ``sacct -P -o JobID,State,DerivedExitCode`` output, or ``None``.
+    ``single_fallback``: the output was asked for under the array's id and its only row is the task."""
+    rows = [line.split("|") for line in text.splitlines() if "|" in line]
+    for row in rows:
+        if row[0] == task_id or (single_fallback and len(rows) == 1):
+            state = row[1].split()[0].upper() if row[1].strip() else "UNKNOWN"
+            sig = None
+            if len(row) > 2 and ":" in row[2]:
+                try:
+                    sig = int(row[2].split(":", 1)[1]) or None
+                except ValueError:
+                    sig = None
+            return state, sig
+    return None
 
 
 def task_error(result_pickle: str | os.PathLike | None) -> str | None:
@@ -125,10 +145,16 @@ def squeue_states() -> dict[str, str]:
     return states
 
 
-def outcome_for_state(state: str, exception: str | None = None) -> tuple[str, str]:
-    """(status, message) of the job that was running when Slurm ended its task in ``state``."""
+def outcome_for_state(state: str, exception: str | None = None, signal: int | None = None) -> tuple[str, str]:
+    """(status, message) of the job that was running when Slurm ended its task in ``state``; ``signal`` is
+    the signal that ended the task's steps, where one did (sacct's ``DerivedExitCode``)."""
     if state == "TIMEOUT" or (exception and "timed-out" in exception):
         return "timeout", "the Slurm task ran over its time limit (--time); the job was killed with it"
+    if signal == SUBMITIT_WARNING_SIGNAL and not exception:
+        # submitit asks Slurm for SIGUSR2 shortly before --time; Slurm may send it up to a minute early. A task
+        # that it reaches before submitit has installed its handler dies of it (sacct: FAILED, signal 12).
+        return "timeout", ("the Slurm task was killed by SIGUSR2, Slurm's warning that its time limit (--time) "
+                           "was near; the job was killed with it")
     if state == "OUT_OF_MEMORY":
         return "oom", "the Slurm task ran out of its memory allocation (--mem)"
     if state == "CANCELLED":
@@ -412,7 +438,7 @@ class SlurmExecutor(Executor):
                 if job.job_id in queue and queue[job.job_id] not in ENDED:  # still pending or running
                     still.append((job, batch))
                     continue
-                state = sacct_state(job.job_id)  # gone from the queue: how it ended, from accounting
+                state, signal_ = sacct_state(job.job_id)  # gone from the queue: how it ended, from accounting
                 if state not in ENDED:
                     gone = gone_since.setdefault(job.job_id, time.monotonic())
                     if time.monotonic() - gone < 60:  # sacct may trail squeue by a moment
@@ -425,7 +451,7 @@ class SlurmExecutor(Executor):
                     still.append((job, batch))
                     continue
                 exc = task_error(job.result_pickle)
-                status, message = outcome_for_state(state, exc)
+                status, message = outcome_for_state(state, exc, signal_)
                 from bench_core.execute.job import failure
 
                 first = True

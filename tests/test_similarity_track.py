@@ -159,7 +159,7 @@ def test_t1_t2_t5_on_planted_networks(reg):
             Q = np.linalg.qr(rng.normal(size=(B.shape[1], B.shape[1])))[0]
             arrays[f"s{a}_l{i}"] = B @ Q + 0.01 * rng.normal(size=B.shape)
         arrays[f"s{a}_logits"] = logits + 0.01 * rng.normal(size=logits.shape)
-    ds = SimpleNamespace(X=X, arrays=arrays, name="planted",
+    ds = SimpleNamespace(X=X, arrays=arrays, name="planted", y=logits.argmax(1),
                          info={"family": "networks", "seeds": [0, 1, 2], "widths": widths,
                                "accuracy": [0.9, 0.8, 0.7]})
     from bench_core.tracks import similarity_protocol as P
@@ -169,5 +169,46 @@ def test_t1_t2_t5_on_planted_networks(reg):
     assert cka["t1_layer_id"] == 1.0 and cka["t1_adjacent_confusion"] == 0.0
     assert cka["t2_monotonicity"] > 0.5
     assert -1 <= cka["t5_functional"] <= 1
+    assert cka["t5_functional"] == pytest.approx((cka["t5_accuracy_gap"] + cka["t5_disagreement"]
+                                                  + cka["t5_pc_deletion"]) / 3)
+    # deleting more top PCs moves CKA further and costs the probe more accuracy: a strong positive rank relation
+    assert cka["t5_pc_deletion"] > 0.8
     rnd = P.run_networks(reg.methods["similarity"]["random-score-control"].obj(), ds, track.default_settings(), Context())[0]
     assert rnd["t1_layer_id"] < 0.7
+    assert rnd["t5_pc_deletion"] < 0.5, rnd
+
+
+def test_top_principal_components_are_deleted_as_scikit_learn_pca_reconstructs_them():
+    import numpy as np
+    from sklearn.decomposition import PCA
+
+    from bench_core.tracks.similarity_protocol import delete_top_pcs, pc_deletion_ks
+
+    rng = np.random.default_rng(3)
+    H = rng.normal(size=(150, 9)) @ rng.normal(size=(9, 9)) + 5.0
+    for k in (1, 3, 8):
+        pca = PCA(k, svd_solver="full").fit(H)
+        expected = H - (pca.inverse_transform(pca.transform(H)) - pca.mean_)
+        np.testing.assert_allclose(delete_top_pcs(H, k), expected, atol=1e-10)
+        # what is left has no variance along the deleted directions, and the column means are kept
+        np.testing.assert_allclose((delete_top_pcs(H, k) - H.mean(0)) @ pca.components_.T, 0, atol=1e-9)
+        np.testing.assert_allclose(delete_top_pcs(H, k).mean(0), H.mean(0), atol=1e-10)
+    assert delete_top_pcs(H.astype(np.float32), 2).dtype == np.float32
+    assert pc_deletion_ks(16) == [1, 2, 4, 8] and pc_deletion_ks(64) == [1, 2, 4, 8, 16, 32]
+    assert pc_deletion_ks(512) == [1, 2, 4, 8, 16, 32] and pc_deletion_ks(2) == [1]
+
+
+def test_the_probe_loses_the_classes_when_the_principal_component_that_carries_them_is_deleted():
+    """Hand-made: the class is column 0 (variance 25, the top PC); three noise columns of variance 1. The
+    probe is perfect before, at chance (2 classes) once the top PC is gone; deleting more changes nothing."""
+    import numpy as np
+
+    from bench_core.tracks.similarity_protocol import pc_deletion_probe, probe_accuracy
+
+    rng = np.random.default_rng(0)
+    y = np.repeat([0, 1], 100)
+    H = np.column_stack([np.where(y == 1, 5.0, -5.0), rng.normal(size=(200, 3))])
+    assert probe_accuracy(H, y) == 1.0
+    drops = pc_deletion_probe(H, y)
+    assert list(drops) == [1, 2]
+    assert -0.65 < drops[1] < -0.35 and -0.65 < drops[2] < -0.35  # from 1.0 to about 0.5

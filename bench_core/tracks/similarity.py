@@ -69,8 +69,15 @@ for a distance.
     hidden layers, logits), Spearman between |i - j| and dissim(layer i, layer j) per source layer, averaged.
     **T5 functional grounding** (``t5_functional``; Ding et al. 2021, ReSi tests 1-2): over the unordered seed
     pairs, Spearman between dissim of the last hidden layers and |accuracy gap| (``t5_accuracy_gap``) and
-    output disagreement (``t5_disagreement``, share of held-out rows with different predicted classes); their
-    mean; one-sided permutation p-values in outputs (few pairs: read them before the correlation).
+    output disagreement (``t5_disagreement``, share of held-out rows with different predicted classes); and,
+    after principal-component deletion (``t5_pc_deletion``; Ding et al.'s PC-deletion test): per
+    seed, the last hidden layer H against H with its top k principal components projected out (k the powers
+    of two below its width, at most 6 values; column means kept; ``delete_top_pcs``), Spearman over all
+    (seed, k) points between dissim(H, H_k) and the drop |acc(H_k) - acc(H)| of a linear probe (multinomial
+    logistic regression, C = 1, standardised columns, mean held-out accuracy of a fixed stratified 2-fold
+    split of the evaluation rows, labels = digit classes). ``t5_functional`` is the mean of the three
+    Spearman correlations; one-sided permutation p-values in outputs (few pairs: read them before the
+    correlation), and the (seed, k, accuracy change) points.
     ``network_seeds`` (a setting) limits the seeds used. Cards: ``sim_digits_mlp_seeds`` (standard: 512-64-16
     MLPs, 539 rows) and ``sim_digits_small_seeds`` (quick: 128-32-16 MLPs on 200 rows).
 
@@ -151,7 +158,8 @@ class SimilarityTrack(Track):
     ground_truth_property = None
     #: linear CKA on n rows ran 13-60x faster on an H100 at n = 50,000 (issue 8)
     cuda_kernel_min_size = 50_000
-    protocol_version = 1
+    #: 2: T5 adds the principal-component-deletion test (the mean of three correlations, was two)
+    protocol_version = 2
     primary = Score("grounding", "mean of the family's quality tests in [0, 1] (T3, T4 if a metric, T7; T8; T9; "
                                  "T1, T2, T5; T6)")
     scores = (
@@ -168,7 +176,9 @@ class SimilarityTrack(Track):
         Score("t1_layer_id", "share of (seed pair, layer) whose most similar layer in the other seed is the same"),
         Score("t1_adjacent_confusion", "share of T1 misses that land on an adjacent layer"),
         Score("t2_monotonicity", "mean Spearman(|i - j|, dissimilarity) within each network"),
-        Score("t5_functional", "mean Spearman of distance with |accuracy gap| and with output disagreement"),
+        Score("t5_functional", "mean Spearman of distance with |accuracy gap|, output disagreement and probe "
+                               "accuracy drop after PC deletion"),
+        Score("t5_pc_deletion", "Spearman(dissim(H, H minus top-k PCs), |probe accuracy drop|) over seeds and k"),
         Score("t6_group_separation", "AUPRC of same-condition versus cross-condition network pairs, mean over groups"),
         Score("t2_adjacent_nearest", "share of a network's layers whose most similar other layer is adjacent"),
     )

@@ -222,8 +222,60 @@ def _memo_scorer(method, ctx, arrays):
         if key not in memo:
             memo[key] = score(arrays[ka], arrays[kb])
         return memo[key]
-
     return s
+
+
+#: Probe accuracies after PC deletion, per (array digest, labels digest): they do not depend on the measure, so
+#: a worker computes them once per network and reuses them for every measure's job.
+_PROBE_MEMO: dict[str, dict[int, float]] = {}
+
+
+def delete_top_pcs(H: np.ndarray, k: int) -> np.ndarray:
+    """``H`` (rows are samples) with its top ``k`` principal components projected out: ``H - (H_c V_k) V_kᵀ``
+    where ``H_c`` is ``H`` column-centred and ``V_k`` its first ``k`` right singular vectors (float64). The
+    column means are kept, so only the ``k`` directions of largest variance are removed. Computed in float64,
+    returned in ``H``'s floating dtype (the array a measure is then given)."""
+    H = np.asarray(H)
+    H64 = H.astype(np.float64)
+    Hc = H64 - H64.mean(0)
+    _, _, Vt = np.linalg.svd(Hc, full_matrices=False)
+    V = Vt[:k].T
+    return (H64 - (Hc @ V) @ V.T).astype(H.dtype if H.dtype.kind == "f" else np.float64)
+
+
+def pc_deletion_ks(width: int) -> list[int]:
+    """The numbers of top principal components deleted: the powers of two below ``width`` (at most 6)."""
+    return [2 ** i for i in range(6) if 2 ** i < width]
+
+
+def probe_accuracy(H: np.ndarray, y: np.ndarray) -> float:
+    """Held-out accuracy of a linear probe (scikit-learn's multinomial logistic regression, C = 1, on
+    standardised columns) under a fixed 2-fold stratified split (seed 0), the mean over both folds."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    accs = []
+    for tr, te in StratifiedKFold(2, shuffle=True, random_state=0).split(H, y):
+        probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
+        probe.fit(H[tr], y[tr])
+        accs.append(float((probe.predict(H[te]) == y[te]).mean()))
+    return float(np.mean(accs))
+
+
+def pc_deletion_probe(H: np.ndarray, y: np.ndarray) -> dict[int, float]:
+    """``{k: probe accuracy of H with its top k PCs deleted - probe accuracy of H}`` for k in
+    :func:`pc_deletion_ks` (memoised per process: the probe does not depend on the measure)."""
+    import hashlib
+
+    H = np.asarray(H)
+    y = np.asarray(y)
+    key = hashlib.sha256(H.tobytes() + str((H.shape, H.dtype.str)).encode() + y.tobytes()).hexdigest()
+    if key not in _PROBE_MEMO:
+        base = probe_accuracy(H, y)
+        _PROBE_MEMO[key] = {k: probe_accuracy(delete_top_pcs(H, k), y) - base for k in pc_deletion_ks(H.shape[1])}
+    return dict(_PROBE_MEMO[key])
 
 
 def _monotonicity(method, s, layers: list[str]) -> tuple[list[float], list[int]]:
@@ -283,7 +335,8 @@ def run_networks(method, dataset, settings, ctx):
     """T1 layer identification, T2 layer monotonicity and T5 functional grounding on networks trained from
     several seeds (``digits.networks``: arrays ``s<seed>_l<layer>``, ``s<seed>_logits``; held-out rows)."""
     A, info = dataset.arrays, dataset.info
-    s = _memo_scorer(method, ctx, {"input": dataset.X, **A})
+    named = {"input": dataset.X, **A}  # the protocol adds its PC-deleted layers here (T5)
+    s = _memo_scorer(method, ctx, named)
     seeds = list(info["seeds"])[: int(settings.get("network_seeds") or len(info["seeds"]))]
     L = len(info["widths"])
     rng = ctx.rng(101)
@@ -323,11 +376,26 @@ def run_networks(method, dataset, settings, ctx):
             dacc.append(abs(acc[a] - acc[b]))
             disagree.append(float((A[f"s{a}_logits"].argmax(1) != A[f"s{b}_logits"].argmax(1)).mean()))
     r_acc, r_out = _spearman(dacc, dist), _spearman(disagree, dist)
-    scores["t5_accuracy_gap"], scores["t5_disagreement"] = r_acc, r_out
-    scores["t5_functional"] = (r_acc + r_out) / 2
+
+    # T5 after principal-component deletion (Ding et al. 2021): per seed, the last hidden layer against itself
+    # with its top k principal components removed; distance vs the drop of a linear probe's accuracy
+    ddist, ddrop, dpoints = [], [], []
+    for a in seeds:
+        H = A[f"s{a}_l{L - 1}"]
+        for k, drop in pc_deletion_probe(H, dataset.y).items():
+            name = f"s{a}_l{L - 1}_minus_top{k}"
+            named[name] = delete_top_pcs(H, k)
+            ddist.append(_dissim(method, s(f"s{a}_l{L - 1}", name)))
+            ddrop.append(abs(drop))
+            dpoints.append([a, k, round(float(drop), 6)])
+    r_pc = _spearman(ddrop, ddist)
+    scores["t5_accuracy_gap"], scores["t5_disagreement"], scores["t5_pc_deletion"] = r_acc, r_out, r_pc
+    scores["t5_functional"] = (r_acc + r_out + r_pc) / 3
     outputs["t5_pvalues"] = {"accuracy_gap": _perm_pvalue(dacc, dist, r_acc, rng),
-                             "disagreement": _perm_pvalue(disagree, dist, r_out, rng)}
+                             "disagreement": _perm_pvalue(disagree, dist, r_out, rng),
+                             "pc_deletion": _perm_pvalue(ddrop, ddist, r_pc, rng)}
     outputs["t5_pairs"] = len(dist)
+    outputs["t5_pc_deletion_points"] = dpoints  # [seed, k, probe accuracy after deletion - before]
     ctx.step("T5 functional grounding")
     scores["t2_monotonicity_01"] = (1 + scores["t2_monotonicity"]) / 2
     scores["t5_functional_01"] = (1 + scores["t5_functional"]) / 2

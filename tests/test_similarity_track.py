@@ -212,3 +212,29 @@ def test_the_probe_loses_the_classes_when_the_principal_component_that_carries_t
     drops = pc_deletion_probe(H, y)
     assert list(drops) == [1, 2]
     assert -0.65 < drops[1] < -0.35 and -0.65 < drops[2] < -0.35  # from 1.0 to about 0.5
+
+
+def test_the_layer_family_scores_every_pair_once_with_one_step_per_source_layer(reg):
+    """The executor's time limit applies per step: the transformer-layer family ends one step per source
+    layer (as the networks family ends one per seed), and scores each unordered pair exactly once."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from bench_core.tracks import similarity_protocol as P
+
+    rng = np.random.default_rng(1)
+    h, arrays = rng.normal(size=(60, 8)), {}
+    for i in range(4):
+        arrays[f"layer_{i}"] = h
+        h = np.tanh(h @ rng.normal(size=(8, 8)) / 2) + 0.05 * rng.normal(size=h.shape)
+    measure = reg.methods["similarity"]["cka-linear-biased"].obj()
+    calls = []
+    original = type(measure).score
+    measure.score = lambda X, Y, ctx: calls.append(1) or original(measure, X, Y, ctx)
+    steps: list[str] = []
+    ds = SimpleNamespace(arrays=arrays, info={"family": "layers", "n_layers": 4})
+    scores, outputs = P.run_layers(measure, ds, {}, Context(step=steps.append))
+    assert steps == [f"T2 layer {i}" for i in range(4)]
+    assert len(calls) == 6  # 4 choose 2
+    assert scores["t2_monotonicity"] > 0 and 0 <= scores["t2_adjacent_nearest"] <= 1

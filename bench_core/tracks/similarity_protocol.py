@@ -322,8 +322,13 @@ def run_layers(method, dataset, settings, ctx):
     A, info = dataset.arrays, dataset.info
     s = _memo_scorer(method, ctx, A)
     layers = [f"layer_{i}" for i in range(int(info["n_layers"]))]
+    for i, a in enumerate(layers):  # every pair once, one step per source layer (as run_networks: per seed)
+        for b in layers[i + 1:]:
+            s(a, b)
+            if not type(method).symmetric:
+                s(b, a)
+        ctx.step(f"T2 layer {i}")
     rhos, nearest = _monotonicity(method, s, layers)
-    ctx.step("T2 layers")
     scores = {"t2_monotonicity": float(np.mean(rhos)),
               "t2_adjacent_nearest": float(np.mean([abs(i - j) == 1 for i, j in enumerate(nearest)]))}
     scores["t2_monotonicity_01"] = (1 + scores["t2_monotonicity"]) / 2

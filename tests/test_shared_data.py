@@ -431,3 +431,26 @@ def test_digits_activations_and_bad_params():
         networks.digits_networks("mlp", condition={"shortcut": 2})
     with pytest.raises(UsageError, match="layer must be an integer in 0..2"):
         networks.digits_activations("mlp", layer=3)
+
+
+def test_the_synthetic_task_has_the_digits_shape_its_own_data_and_its_own_networks():
+    from plugins.datasets import networks
+
+    X, y = networks.synthetic()
+    assert X.shape == (1800, 64) and X.dtype == np.float32 and X.min() == 0 and X.max() == 1
+    assert sorted(np.unique(y)) == list(range(10))
+    np.testing.assert_array_equal(X, networks.task_data("synthetic")[0])  # generated, not random per call
+    Xd, yd = networks.digits()
+    _, key_digits = networks.network("mlp-small", 0, epochs=1)
+    _, key_synth = networks.network("mlp-small", 0, epochs=1, task="synthetic")
+    assert key_digits != key_synth
+    # the digits networks keep their keys: the task enters only through the data's digest
+    assert key_digits == networks.network_key("mlp-small", 0, networks._condition(None), 1,
+                                              networks._data_sha(Xd, yd))
+    r = networks.digits_networks("mlp-small", n_seeds=1, epochs=1, task="synthetic")
+    assert r.info["task"] == "synthetic" and r.X.shape == (540, 64)
+    np.testing.assert_array_equal(r.X, X[networks.digits_split(y)[1]])
+    with pytest.raises(UsageError, match="unknown task 'mnist'"):
+        networks.digits_networks("mlp", task="mnist")
+    with pytest.raises(UsageError, match="shortcut condition is defined on the digits"):
+        networks.network("mlp", 0, {"shortcut": 1.0}, task="synthetic")

@@ -79,7 +79,9 @@ for a distance.
     Spearman correlations; one-sided permutation p-values in outputs (few pairs: read them before the
     correlation), and the (seed, k, accuracy change) points.
     ``network_seeds`` (a setting) limits the seeds used. Cards: ``sim_digits_mlp_seeds`` (standard: 512-64-16
-    MLPs, 539 rows) and ``sim_digits_small_seeds`` (quick: 128-32-16 MLPs on 200 rows).
+    MLPs, 539 rows), ``sim_digits_cnn_seeds`` (standard: small CNNs), ``sim_synthetic_mlp_seeds`` (standard: the
+    512-64-16 MLPs on a synthetic 10-class ``make_classification`` task) and ``sim_digits_small_seeds`` (quick:
+    128-32-16 MLPs on 200 rows).
 
 ``groups`` (cards on ``similarity.network_groups``: digits networks trained under the levels of one condition,
 several seeds per level) -> T6

@@ -4,7 +4,9 @@ controlled training conditions (the similarity track's families; the SAE track's
 **Data.** ``sklearn.datasets.load_digits()`` (1,797 images, 8 × 8, 10 classes), inputs scaled to [0, 1]
 (pixel / 16). A fixed held-out split, the same for every network: per class, a permutation from
 ``numpy.random.default_rng(0)`` puts ``round(0.3 · n_c)`` rows in the held-out part (540 rows) and the rest in
-the training part (1,257 rows). :func:`digits_split` returns it.
+the training part (1,257 rows). :func:`digits_split` returns it. A second task, ``synthetic``
+(:func:`synthetic`: 1,800 rows of ``make_classification``, 64 features, 10 classes), has the same shape and
+none of the digits' spatial structure; its split is drawn the same way (540 held-out rows).
 
 **Architectures** (layers chosen to differ, so that identifying a layer across seeds means something; a
 plain MLP's last layers are nearly interchangeable):
@@ -88,6 +90,29 @@ def digits() -> tuple[np.ndarray, np.ndarray]:
 
     X, y = load_digits(return_X_y=True)
     return (X / 16.0).astype(np.float32), y.astype(np.int64)
+
+
+def synthetic() -> tuple[np.ndarray, np.ndarray]:
+    """The synthetic task: scikit-learn's ``make_classification`` (1,800 rows, 64 features of which 16
+    informative and 16 redundant linear combinations of them, 10 classes of 2 Gaussian clusters each, class
+    separation 1.5, 2 % of labels flipped, ``random_state=0``), each feature min-max scaled to [0, 1] like the
+    digits' pixels. Same shape as the digits (64 inputs, 10 classes), none of their spatial structure."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(n_samples=1800, n_features=64, n_informative=16, n_redundant=16, n_classes=10,
+                               n_clusters_per_class=2, class_sep=1.5, flip_y=0.02, random_state=0)
+    X = (X - X.min(0)) / (X.max(0) - X.min(0))
+    return X.astype(np.float32), y.astype(np.int64)
+
+
+#: The tasks a network is trained on (``task`` of the loaders): inputs of 64 features, 10 classes.
+TASKS = {"digits": digits, "synthetic": synthetic}
+
+
+def task_data(task: str) -> tuple[np.ndarray, np.ndarray]:
+    if task not in TASKS:
+        raise UsageError(f"unknown task {task!r} (valid: {', '.join(TASKS)})")
+    return TASKS[task]()
 
 
 def digits_split(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +245,7 @@ class _one_thread:
 
 
 def network_key(arch: str, seed: int, condition: dict[str, float], epochs: int, data_sha: str) -> str:
+    # the task is identified by its data's digest (data_sha), so the digits networks keep their keys
     spec = {"code": CODE_VERSION, "data": data_sha, "arch": arch, "seed": int(seed), "condition": condition,
             "epochs": epochs, "lr": LR, "batch": BATCH}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
@@ -265,13 +291,16 @@ def _train_1(arch, seed, condition, epochs, X, y, train):
     return net
 
 
-def network(arch: str, seed: int, condition: Mapping[str, Any] | None = None, epochs: int | None = None):
+def network(arch: str, seed: int, condition: Mapping[str, Any] | None = None, epochs: int | None = None,
+            task: str = "digits"):
     """The trained network (from the cache, else trained and cached) in eval mode."""
     import torch
 
     arch, condition = _arch(arch), _condition(condition)
     epochs = _epochs(arch, epochs)
-    X, y = digits()
+    if task != "digits" and condition["shortcut"] > 0:
+        raise UsageError("the shortcut condition is defined on the digits' border pixels only (task 'digits')")
+    X, y = task_data(task)
     train, _ = digits_split(y)
     key = network_key(arch, seed, condition, epochs, _data_sha(X, y))
     path = npcache.entry("networks", key)
@@ -331,7 +360,7 @@ def _inputs(loader: str, data_sha: str, **params: Any) -> str:
 
 
 def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str, Any] | None = None,
-                    epochs: int | None = None, eval_rows: int | None = None) -> RawData:
+                    epochs: int | None = None, eval_rows: int | None = None, task: str = "digits") -> RawData:
     """Hidden layers of ``n_seeds`` networks (seeds 0 … n_seeds-1) on the held-out digits (``digits.networks``).
 
     ``X`` the held-out inputs float32 ``[540, 64]`` (pixel / 16); ``y`` their digit labels; ``arrays``
@@ -342,18 +371,20 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
     ``cross_seed_layer_id`` (for ≥ 2 seeds: per layer of seed 0, the layer of seed 1 with the highest linear
     CKA; the identity means layers are identifiable across seeds), ``cross_seed_cka`` (that CKA matrix).
     ``eval_rows`` (optional) keeps that many of the held-out rows (:func:`eval_subset`) for every array.
+    ``task`` (default ``digits``; or ``synthetic``, :func:`synthetic`) is what the networks are trained on;
+    the held-out split is drawn the same way on its labels.
     """
     arch, cond = _arch(arch), _condition(condition)
     epochs = _epochs(arch, epochs)
     if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
         raise UsageError(f"n_seeds must be a positive integer, got {n_seeds!r}")
-    X, y = digits()
+    X, y = task_data(task)
     _, held = digits_split(y)
     held = eval_subset(held, eval_rows)
     arrays: dict[str, np.ndarray] = {}
     accuracy, shortcut_acc, adjacent, keys = [], [], [], []
     for seed in range(n_seeds):
-        net, key = network(arch, seed, cond, epochs)
+        net, key = network(arch, seed, cond, epochs, task)
         keys.append(key)
         hs, logits = representations(net, X[held])
         for i, h in enumerate(hs):
@@ -365,7 +396,7 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
             shortcut_acc.append(round(float((lg.argmax(1) == y[held]).mean()), 4))
         adjacent.append([round(linear_cka(a, b), 4) for a, b in zip(hs[:-1], hs[1:])])
     info: dict[str, Any] = {
-        "arch": arch, "condition": cond, "epochs": epochs, "seeds": list(range(n_seeds)),
+        "arch": arch, "task": task, "condition": cond, "epochs": epochs, "seeds": list(range(n_seeds)),
         "widths": [int(arrays[f"s0_l{i}"].shape[1]) for i in range(len(build(arch).widths))],
         "accuracy": accuracy, "adjacent_cka": adjacent,
         "split": f"fixed held-out split: {len(held)} of {len(y)} rows (30 % per class, numpy seed 0)"
@@ -381,7 +412,8 @@ def digits_networks(arch: str = "mlp", n_seeds: int = 5, condition: Mapping[str,
         info["cross_seed_layer_id"] = [int(j) for j in M.argmax(1)]
     return RawData(X=X[held], y=y[held], arrays=arrays, info=info,
                    checksum_inputs=_inputs("digits.networks", _data_sha(X, y), networks=keys,
-                                           **({} if eval_rows is None else {"eval_rows": eval_rows})))
+                                           **({} if eval_rows is None else {"eval_rows": eval_rows}),
+                                           **({} if task == "digits" else {"task": task})))
 
 
 def digits_activations(arch: str = "mlp", seed: int = 0, layer: int = 1, condition: Mapping[str, Any] | None = None,

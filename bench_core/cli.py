@@ -265,10 +265,13 @@ def cmd_run(args, registry) -> int:
     progress = Progress(total, enabled=not args.no_progress)
     progress.begin()
     try:
-        counts = execute(registry, plan, req, store, progress)
+        with _terminate_as_interrupt() as terminated:
+            counts = execute(registry, plan, req, store, progress)
     except KeyboardInterrupt:
-        print("\ninterrupted: finished results are stored; run the same command again to resume", file=sys.stderr)
-        return 130
+        how = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"\n{how}: workers stopped; finished results are stored; run the same command again to resume",
+              file=sys.stderr)
+        return 143 if terminated else 130
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) or "nothing to run"
     if plan.elsewhere:
         summary += f"; {plan.elsewhere} left to another driver that had claimed them"
@@ -276,6 +279,38 @@ def cmd_run(args, registry) -> int:
     from bench_core.cli_extra import after_run
 
     return after_run(plan, store, counts, args.strict)
+
+
+class _terminate_as_interrupt:
+    """While a run executes, SIGTERM (``kill``, a scheduler's stop) takes the Ctrl-C path: the executor's
+    clean-up stops and kills its workers (each its own process group, which a default SIGTERM exit would
+    leave running) and the driver exits 143. Truthy once SIGTERM arrived."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        self._old = None
+
+    def __bool__(self) -> bool:
+        return self.seen
+
+    def _handler(self, signum, frame):
+        self.seen = True
+        raise KeyboardInterrupt
+
+    def __enter__(self) -> "_terminate_as_interrupt":
+        import signal
+
+        try:
+            self._old = signal.signal(signal.SIGTERM, self._handler)
+        except ValueError:  # not the main thread (an embedding caller): leave signals alone
+            self._old = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import signal
+
+        if self._old is not None:
+            signal.signal(signal.SIGTERM, self._old)
 
 
 def _executor_options(args) -> dict:

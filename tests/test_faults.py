@@ -619,3 +619,52 @@ def test_the_conformance_kit_fails_a_method_that_exits_or_interrupts(method, env
     assert proc.returncode == 1, (proc.returncode, proc.stdout[-2000:], proc.stderr[-2000:])
     _no_traceback(proc)
     assert "failed" in proc.stdout and ("SystemExit" in proc.stdout or "KeyboardInterrupt" in proc.stdout)
+
+
+def _processes_with(marker: str) -> list[int]:
+    """PIDs of live processes whose environment holds ``marker`` (the driver's children inherit it)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if marker.encode() in (d / "environ").read_bytes():
+                    status = (d / "status").read_text()
+                    if "\nState:\tZ" not in status:  # a zombie is gone already
+                        pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_sigterm_stops_the_workers_keeps_the_results_and_exits_143(env, tmp_path):
+    """`kill <driver>` (SIGTERM) used to end the driver alone: its workers and method processes, each in its
+    own process group, ran on. Now it takes the Ctrl-C path: workers stopped, finished results kept."""
+    import signal
+    import subprocess
+    import uuid
+
+    marker = f"FEATBENCH_TEST_MARK={uuid.uuid4().hex}"
+    e = {**env, "FEATBENCH_TEST_MARK": marker.split("=", 1)[1]}
+    res = tmp_path / "res"
+    args = [sys.executable, "-m", "bench_core", "run", "--profile", "smoke", "--dataset", "breast_cancer",
+            "--method", "variance,fault-sleep", "-j", "2", "--results", str(res), "--no-progress"]
+    driver = subprocess.Popen(args, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not [p for p in res.rglob("*.json") if "variance" in p.parts]:
+            time.sleep(0.2)  # variance has finished: fault-sleep is sleeping in its worker
+        assert list(res.rglob("*.json")), "variance never finished"
+        assert len(_processes_with(marker)) >= 3  # the driver, its workers, the method process
+        driver.send_signal(signal.SIGTERM)
+        _out, err = driver.communicate(timeout=60)
+    finally:
+        driver.kill()
+    assert driver.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and "finished results are stored" in err
+    deadline = time.monotonic() + 15
+    while _processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_with(marker) == [], "a worker or method process outlived its driver"
+    records = [json.loads(p.read_text()) for p in res.rglob("*.json") if "variance" in p.parts]
+    assert [r["status"] for r in records] == ["done"]

@@ -39,7 +39,8 @@ Statistics (scipy, nothing hand-rolled beyond the textbook formulas)
 - **Informative datasets**: a dataset enters the overall ranking only where its positive control beats its
   negative control by the track's ``control_margin`` (primary-score units); otherwise it is listed with
   that reason (even the truth scores like chance there, so its ranks are noise). Datasets without both
-  controls enter.
+  controls enter. A dataset where every cell finished without a primary score (the similarity track's
+  runtime family) ranks nobody and is listed with that reason too.
 - **Overall**, separately for data with ground truth and for the other (real) data: each variant's mean
   rank over the informative datasets where it applies. On each dataset the complete cells are ranked by
   their mean; an applicable cell whose jobs *failed* (timeout, error, a failed seed: a result at the
@@ -541,6 +542,11 @@ def _absent_note(registry, track, method: str, dataset: str) -> str:
 
 def _uninformative(cells: Sequence[Cell], higher: bool, margin: float) -> str | None:
     """None if the dataset enters the overall ranking, else why not (see the module docstring)."""
+    ran = [c for c in cells if c.n_total]
+    if ran and all(c.n_done == c.n_total and not c.values for c in ran):
+        # every cell finished and none has a primary score (the track leaves it out here, e.g. a runtime family):
+        # the dataset ranks nobody, and counting it would leave every method short of full coverage
+        return "no primary score: every cell finished without one here (see its `<score>_skipped` output)"
     pos = [c for c in cells if c.control == "positive" and c.complete]
     neg = [c for c in cells if c.control == "negative" and c.complete]
     if not pos or not neg:

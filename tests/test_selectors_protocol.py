@@ -67,3 +67,44 @@ def test_refits_that_overrun_the_budget_are_abandoned_never_scored_from_fewer():
     assert skipped.startswith(f"not computed: {CountingVariance.fits} of 5 refits took")
     assert "over the profile's stability budget of 0.5 s" in skipped
 
+
+
+def _refit_sets(monkeypatch, M, X, y, seed=5):
+    """The sets the protocol's own refits select with ``M`` subsamples (taken where it builds its matrix)."""
+    import bench_core.tracks.selectors as sel
+
+    seen = []
+    real = sel.selection_matrix
+
+    def capture(chosen, d):
+        seen.append([list(map(int, c)) for c in chosen])
+        return real(chosen, d)
+
+    monkeypatch.setattr(sel, "selection_matrix", capture)
+    scores, skipped = SelectorsTrack()._stability(CountingVariance(), X, y, False,
+                                                  _settings(stability_subsamples=M), 3, 0.0, Context(seed=seed))
+    assert skipped is None and len(seen) == 1 and len(seen[0]) == M
+    return seen[0], scores
+
+
+def test_fewer_refits_are_exactly_the_first_refits_of_more(monkeypatch):
+    # What makes M = 10 the same estimator as M = 20 over fewer sets (protocol step 5, the standard profile):
+    # subsample m and its seed depend on m alone, so the 10 sets are the first 10 of the 20.
+    from bench_core.metrics.selection import nogueira_stability, selection_matrix
+
+    rng = np.random.default_rng(1)
+    X, y = rng.normal(size=(80, 15)) * rng.uniform(0.9, 1.1, 15), rng.integers(0, 2, 80)
+    sets20, _ = _refit_sets(monkeypatch, 20, X, y)
+    sets10, scores10 = _refit_sets(monkeypatch, 10, X, y)
+    assert sets10 == sets20[:10]
+    assert len({tuple(sorted(s)) for s in sets20}) > 1  # the subsamples differ, so the prefix property is not vacuous
+    ref = nogueira_stability(selection_matrix(sets20[:10], 15))
+    assert scores10["stability"] == ref["stability"] and scores10["stability_lower"] == ref["lower"]
+
+
+def test_the_standard_profile_keeps_the_per_refit_cut_off_of_20_refits_in_45_s():
+    from bench_core.profiles import get_profile, track_settings
+
+    s = track_settings(SelectorsTrack(), get_profile("standard"))
+    assert s["stability_subsamples"] == 10
+    assert s["stability_budget_s"] / s["stability_subsamples"] == 45.0 / 20

@@ -18,6 +18,10 @@ def build_tree(X, y, n_classes, max_features, seed, feature, threshold, left, ri
     found constant at a node are moved to a prefix inherited by its children (never drawn again below it);
     drawing stops after ``max_features`` visits (constant ones included) unless every visited feature so far
     was constant.
+
+    A candidate feature's values at the node are gathered once into a contiguous buffer (with the labels of
+    the node's rows, gathered once per node), and the split count reads that buffer, not ``X`` again through
+    the row index: the same arithmetic in the same order, so the same trees, with half the scattered reads.
     """
     np.random.seed(seed)
     n, d = X.shape
@@ -30,6 +34,8 @@ def build_tree(X, y, n_classes, max_features, seed, feature, threshold, left, ri
     st_const = np.empty(cap, np.int64)
     counts = np.zeros(n_classes, np.float64)
     cl = np.zeros(n_classes, np.float64)
+    xf = np.empty(n, np.float64)  # the current candidate's values at the node, in the node's row order
+    yf = np.empty(n, np.int64)  # the labels of the node's rows, in the same order
     st_start[0], st_end[0], st_node[0], st_const[0] = 0, n, 0, 0
     top = 1
     n_nodes = 1
@@ -39,7 +45,9 @@ def build_tree(X, y, n_classes, max_features, seed, feature, threshold, left, ri
         m = end - start
         counts[:] = 0.0
         for i in range(start, end):
-            counts[y[idx[i]]] += 1.0
+            c = y[idx[i]]
+            yf[i - start] = c
+            counts[c] += 1.0
         gini_parent = 1.0
         for c in range(n_classes):
             value[node, c] = counts[c] / m
@@ -66,8 +74,10 @@ def build_tree(X, y, n_classes, max_features, seed, feature, threshold, left, ri
             f = feats[f_j]
             lo = X[idx[start], f]
             hi = lo
+            xf[0] = lo
             for i in range(start + 1, end):
                 v = X[idx[i], f]
+                xf[i - start] = v
                 if v < lo:
                     lo = v
                 elif v > hi:
@@ -86,10 +96,9 @@ def build_tree(X, y, n_classes, max_features, seed, feature, threshold, left, ri
                 t = lo
             cl[:] = 0.0
             nl = 0.0
-            for i in range(start, end):
-                s = idx[i]
-                if X[s, f] <= t:
-                    cl[y[s]] += 1.0
+            for i in range(m):
+                if xf[i] <= t:
+                    cl[yf[i]] += 1.0
                     nl += 1.0
             nr = m - nl
             gl = 1.0

@@ -115,55 +115,116 @@ if _HAVE_NUMBA:
                 out[r, t] = cnt
         return out
 
+    @numba.njit(cache=True)
+    def _lowdim_row(A, AT, i, buf):  # pragma: no cover - compiled
+        """``buf[j] = Σ_c (A[i, c] − A[j, c])²`` (summed in column order, the same rounding as a per-pair
+        loop), ``buf[i] = +∞``; column-major so that the loop over ``j`` is vectorised."""
+        n, d = A.shape
+        for j in range(n):
+            buf[j] = 0.0
+        for c in range(d):
+            a = A[i, c]
+            col = AT[c]
+            for j in range(n):
+                diff = a - col[j]
+                buf[j] += diff * diff
+        buf[i] = np.inf
+
+    @numba.njit(cache=True)
+    def _pair_sq(A, i, j):  # pragma: no cover - compiled
+        """One squared distance with the rounding of :func:`_lowdim_row`."""
+        s = 0.0
+        for c in range(A.shape[1]):
+            diff = A[i, c] - A[j, c]
+            s += diff * diff
+        return s
+
     @numba.njit(parallel=True, cache=True)
-    def _scan_lowdim_numba(A, k, Qidx):  # pragma: no cover - compiled
-        """The whole scan for a low-dimensional ``A`` (an embedding) on the CPU, fused: squared distances
-        computed directly (no ``[b, n]`` block), the ``k`` nearest kept by insertion (ties: lower index
-        first) and the queries' minimum ranks counted in the same pass."""
+    def _scan_lowdim_numba(A, k, Qidx, known, chunk=64):  # pragma: no cover - compiled
+        """The whole scan for a low-dimensional ``A`` (an embedding) on the CPU: per row, the squared
+        distances to every row into one buffer (vectorised), the queries' minimum ranks counted over it
+        (one branch-free pass per query), the ``k`` nearest kept by insertion (ties: lower index first).
+
+        ``known [n, K']``, when it has columns, holds each row's ``K'`` smallest squared distances (sorted,
+        from an earlier scan of the same ``A``): a row whose queries all lie within ``known[i, K' − 1]``
+        takes its ranks from that list and is not scanned (every point closer than the ``K'``-th neighbour
+        is in the list); its ``idx``/``dist`` rows are then left at −1/+∞ (callers pass ``known`` only
+        for ranks)."""
         n, d = A.shape
         nq = Qidx.shape[1]
-        idx = np.empty((n, k), dtype=np.int64)
-        dist = np.empty((n, k), dtype=np.float64)
+        kk = known.shape[1]
+        AT = np.ascontiguousarray(A.T)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        dist = np.full((n, k), np.inf)
         ranks = np.empty((n, nq), dtype=np.int64)
-        for i in numba.prange(n):
-            bd = np.full(k, np.inf)
-            bi = np.full(k, -1, dtype=np.int64)
+        nchunks = (n + chunk - 1) // chunk
+        for ch in numba.prange(nchunks):
+            buf = np.empty(n)
+            bd = np.empty(k)
+            bi = np.empty(k, dtype=np.int64)
             qd = np.empty(nq)
-            qmax = -np.inf
-            for t in range(nq):
-                j = Qidx[i, t]
-                s = 0.0
-                for c in range(d):
-                    diff = A[i, c] - A[j, c]
-                    s += diff * diff
-                qd[t] = s
-                if s > qmax:
-                    qmax = s
-            cnt = np.zeros(nq, dtype=np.int64)
-            for j in range(n):
-                if j == i:
-                    continue
-                s = 0.0
-                for c in range(d):
-                    diff = A[i, c] - A[j, c]
-                    s += diff * diff
-                if s < qmax:
+            for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
+                if kk > 0 and nq > 0:
+                    inside = True
                     for t in range(nq):
-                        cnt[t] += s < qd[t]
-                if s < bd[k - 1]:
-                    p = k - 1
-                    while p > 0 and bd[p - 1] > s:
-                        bd[p] = bd[p - 1]
-                        bi[p] = bi[p - 1]
-                        p -= 1
-                    bd[p] = s
-                    bi[p] = j
-            for p in range(k):
-                idx[i, p] = bi[p]
-                dist[i, p] = bd[p]
-            for t in range(nq):
-                ranks[i, t] = 1 + cnt[t]
+                        qd[t] = _pair_sq(A, i, Qidx[i, t])
+                        if not qd[t] <= known[i, kk - 1]:
+                            inside = False
+                    if inside:
+                        for t in range(nq):
+                            cnt = 0
+                            for p in range(kk):
+                                cnt += known[i, p] < qd[t]
+                            ranks[i, t] = 1 + cnt
+                        continue
+                _lowdim_row(A, AT, i, buf)
+                for t in range(nq):
+                    q = buf[Qidx[i, t]]
+                    cnt = 0
+                    for j in range(n):
+                        cnt += buf[j] < q
+                    ranks[i, t] = 1 + cnt
+                for p in range(k):
+                    bd[p] = np.inf
+                    bi[p] = -1
+                worst = np.inf
+                for j in range(n):
+                    s = buf[j]
+                    if s < worst:
+                        p = k - 1
+                        while p > 0 and bd[p - 1] > s:
+                            bd[p] = bd[p - 1]
+                            bi[p] = bi[p - 1]
+                            p -= 1
+                        bd[p] = s
+                        bi[p] = j
+                        worst = bd[k - 1]
+                for p in range(k):
+                    idx[i, p] = bi[p]
+                    dist[i, p] = bd[p]
         return idx, dist, ranks
+
+    @numba.njit(parallel=True, cache=True)
+    def _ranks_in_block_numba(D, Q, vals):  # pragma: no cover - compiled
+        """``#{c : D[r, c] < Q[r, t]}`` as :func:`_count_below_numba`, but a query within the row's
+        ``K``-th smallest value ``vals[r, K − 1]`` (``vals``: the row's ``K`` smallest, from ``topk``) is
+        counted in ``vals`` alone: every value below it is among them."""
+        b, n = D.shape
+        nq = Q.shape[1]
+        kk = vals.shape[1]
+        out = np.zeros((b, nq), dtype=np.int64)
+        for r in numba.prange(b):
+            for t in range(nq):
+                q = Q[r, t]
+                cnt = 0
+                if q <= vals[r, kk - 1]:
+                    for c in range(kk):
+                        cnt += vals[r, c] < q
+                else:
+                    for c in range(n):
+                        cnt += D[r, c] < q
+                out[r, t] = cnt
+        return out
 
 
 #: Inputs with at most this many columns (embeddings) are scanned by the fused compiled kernel on the CPU.
@@ -222,10 +283,9 @@ def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", d
     n = A.shape[0]
     if not 1 <= k <= n - 1:
         raise ValueError(f"k = {k} must be in [1, n - 1 = {n - 1}]")
-    if (use_numba is None and _HAVE_NUMBA and str(device) == "cpu" and A.shape[1] <= LOWDIM_MAX
-            and dtype == torch.float64):
+    if _lowdim_path(A, device, dtype, use_numba):
         q = np.zeros((n, 0), dtype=np.int64) if queries is None else np.ascontiguousarray(queries, dtype=np.int64)
-        i_, d_, r_ = _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), int(k), q)
+        i_, d_, r_ = _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), int(k), q, _NO_KNOWN)
         return ScanResult(i_, d_, None if queries is None else r_)
     T = _as_tensor(A, device, dtype)
     sq = (T * T).sum(1)
@@ -249,9 +309,42 @@ def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", d
             dist[s:e] = vals.cpu().to(torch.float64)
             if ranks is not None:
                 Q = D.gather(1, qt[s:e])
-                ranks[s:e] = 1 + count_below(D, Q, use_numba=use_numba).cpu()
+                if use_numba is not False and _HAVE_NUMBA and D.device.type == "cpu":
+                    below = torch.from_numpy(_ranks_in_block_numba(D.numpy(), Q.numpy(), vals.numpy()))
+                else:
+                    below = count_below(D, Q, use_numba=use_numba)
+                ranks[s:e] = 1 + below.cpu()
             del D
     return ScanResult(idx.numpy(), dist.numpy(), None if ranks is None else ranks.numpy())
+
+
+def _lowdim_path(A, device, dtype, use_numba) -> bool:
+    """Whether :func:`scan` takes the compiled low-dimensional kernel (CPU, float64, ≤ ``LOWDIM_MAX``
+    columns, numba not declined)."""
+    import torch
+
+    return bool(use_numba is None and _HAVE_NUMBA and str(device) == "cpu" and A.shape[1] <= LOWDIM_MAX
+                and (dtype is None or dtype == torch.float64))
+
+
+_NO_KNOWN = np.zeros((0, 0), dtype=np.float64)
+
+
+def query_ranks(A, queries: np.ndarray, known: ScanResult | None = None, **kw: Any) -> np.ndarray:
+    """Minimum ranks ``r(i, j)`` of the queries ``[n, q]`` among ``i``'s neighbours in ``A`` (as
+    ``scan(A, 1, queries).ranks``). ``known``: an earlier :func:`scan` of the same ``A`` with the same
+    arguments; on the low-dimensional path, a row whose queries all lie within its last known neighbour
+    takes its ranks from the known list and is not scanned (equal ranks: every point closer than the
+    ``K``-th neighbour is in the list, and the distances are computed with the same rounding)."""
+    dev, dt, un = kw.get("device", "cpu"), kw.get("dtype"), kw.get("use_numba")
+    n = A.shape[0]
+    if _lowdim_path(A, dev, dt, un):
+        kd = _NO_KNOWN if known is None else np.ascontiguousarray(known.sqdist, dtype=np.float64)
+        if kd.shape[0] != n:
+            kd = np.zeros((n, 0), dtype=np.float64)
+        q = np.ascontiguousarray(queries, dtype=np.int64)
+        return _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), 1, q, kd)[2]
+    return scan(A, 1, queries, **kw).ranks
 
 
 def knn(A, k: int, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -337,10 +430,10 @@ def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarra
     x1 = scan(X, K, e1.idx[:, :kt] if kt else None, dtype=dtype, **kw)
     out: dict[str, float] = {}
     if kt:
-        e2 = scan(E, 1, x1.idx[:, :kt], **kw)
+        e2 = query_ranks(E, x1.idx[:, :kt], e1, **kw)
         for k in ks:
             out[f"trustworthiness@{k}"] = _tc_from_ranks(x1.ranks, k)
-            out[f"continuity@{k}"] = _tc_from_ranks(e2.ranks, k)
+            out[f"continuity@{k}"] = _tc_from_ranks(e2, k)
     q = qnx_curve(x1.idx, e1.idx)
     for k in ks:
         out[f"qnx@{k}"] = float(q[k - 1])

@@ -83,3 +83,24 @@ def test_rank_shortcuts_are_taken_and_exact():
     assert inside.mean() > 0.5  # the shortcut applies to most rows here
     expect = 1 + (De[:, :, None] < De[np.arange(300)[:, None], q][:, None, :]).sum(1)
     np.testing.assert_array_equal(nb.query_ranks(E, q, known), expect)
+
+
+def test_tied_rows_take_torch_topk_and_tie_free_rows_do_not():
+    """The compiled selection hands a row to ``torch.topk`` exactly when two of its ``k + 1`` smallest
+    distances are equal (then the neighbour list is that algorithm's choice, as before)."""
+    Xg, _, _ = _case("gauss", 300, 12, 0)
+    Xt, _, _ = _case("ties", 300, 12, 4)
+    assert nb.scan(Xg, 15).topk_rows == 0
+    r = nb.scan(Xt, 15)
+    assert 0 < r.topk_rows <= 300
+    np.testing.assert_array_equal(r.idx, v1.scan(Xt, 15).idx)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_qnx_curve_equal_to_v1(seed):
+    rng = np.random.default_rng(seed)
+    n, K = 500, 40
+    a = np.stack([rng.permutation(n)[:K] for _ in range(n)])
+    b = np.where(rng.random((n, K)) < 0.5, a[:, rng.permutation(K)], np.stack([rng.permutation(n)[:K] for _ in range(n)]))
+    b = np.stack([row if len(set(row)) == K else rng.permutation(n)[:K] for row in b])
+    np.testing.assert_array_equal(nb.qnx_curve(a, b), v1.qnx_curve(a, b))

@@ -5,6 +5,7 @@
 before it, once the data exist and the libraries are imported and warmed up; the kernel's peak mark is reset
 first) and ``values``. The data are generated, tie-free Gaussians:
 ``X [N, D]`` float64 (float32 for the ``*_f32`` cases) and ``E`` = ``X``'s first two coordinates plus noise.
+``ours_tc_x32`` scans the float64 ``X`` in float32 (not the track's default: it moves T by ~1e-7).
 """
 
 from __future__ import annotations

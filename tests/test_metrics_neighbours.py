@@ -288,8 +288,7 @@ def test_equal_to_zadu_on_the_measures_we_share():
     """zadu (Jeon et al., IEEE VIS 2023) computes T&C, LCMC and NH from full n×n rank matrices. Definitional
     differences: zadu's LCMC is ``Q_NX(k) − k/(n − 1)``; its Spearman ρ and scale-normalised stress use all
     pairs where ours use a seeded sample (so they agree within the reported sampling error, not exactly).
-    pyDRMetrics is not used: its T and C are normalised differently and its "AUC" is the mean of Q_NX, so
-    it shares no definition with these scores."""
+    pyDRMetrics is compared in the next test, through its documented normalisations."""
     zadu = pytest.importorskip("zadu")
     from zadu.measures import local_continuity_meta_criteria as lcmc
     from zadu.measures import neighborhood_hit, scale_normalized_stress, spearman_rho
@@ -308,3 +307,27 @@ def test_equal_to_zadu_on_the_measures_we_share():
     g = nb.pair_scores(X, E, m=100_000, seed=0)
     assert abs(g["shepard"] - spearman_rho.measure(X, E)["spearman_rho"]) < 5 * g["shepard_se"]
     assert abs(g["stress"] - scale_normalized_stress.measure(X, E)["scale_normalized_stress"]) < 5 * g["stress_se"]
+
+
+def test_equal_to_pydrmetrics_after_its_documented_normalisations():
+    """pyDRMetrics (Zhang et al. 2021) builds the full co-ranking matrix (ranks by a double argsort: ties
+    broken by position, so tie-free data only). Definitional differences, exact on tie-free data:
+    its ``T[k]`` (array index ``k``) counts the intrusions into the ``k``-neighbourhood with weight
+    ``r − k − 1`` (ours: ``r − k``) and normalises by ``(k + 1)(n − 1)(n − 2 − k)``, so
+    ``T_pydr[k] = 1 − (P − I) / ((k + 1)(n − 1)(n − 2 − k))`` with ``P = (1 − T(k))·n k (2n − 3k − 1)/2``
+    our penalty sum and ``I = n k (1 − Q_NX(k))`` the number of intrusions (``C`` alike); its
+    ``QNN[k − 1]`` divides by ``k (n − 1)`` where ``Q_NX(k)`` divides by ``k n``."""
+    pytest.importorskip("pyDRMetrics")
+    from pyDRMetrics.pyDRMetrics import DRMetrics
+
+    X, E = _data(220, 7, seed=12)
+    n = 220
+    m = DRMetrics(X, E)
+    for k in (5, 7, 15):
+        s = nb.neighbourhood_scores(X, E, ks=(k,), auc_k=k)
+        intr = n * k * (1 - s[f"qnx@{k}"])
+        norm = (k + 1) * (n - 1) * (n - 2 - k)
+        for ours, theirs in ((s[f"trustworthiness@{k}"], m.T[k]), (s[f"continuity@{k}"], m.C[k])):
+            P = (1 - ours) * n * k * (2 * n - 3 * k - 1) / 2
+            assert abs(1 - (P - intr) / norm - theirs) < 1e-12
+        assert abs(m.QNN[k - 1] * (n - 1) / n - s[f"qnx@{k}"]) < 1e-12

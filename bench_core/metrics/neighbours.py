@@ -12,9 +12,10 @@ every row, ``D = ‖a_i‖² − 2·A_b·Aᵀ + ‖a_j‖²`` (clamped at 0, the
 own neighbour), keeps the ``k`` smallest per row (``torch.topk``) and, when asked, the *minimum rank* of given
 query points (below), then drops ``D``. Memory: ``b·n`` for the block plus ``n·k`` for the result; ``b`` is
 chosen so that a block holds ``block_bytes`` (64 MiB by default). On the CPU, an input of at most
-``LOWDIM_MAX`` columns (an embedding) is scanned instead by one fused compiled pass (distances computed
-directly, neighbours kept by insertion, ranks counted on the fly: no block at all; ``use_numba=False``
-forces the blockwise path, which the tests compare with it). It runs on ``device`` (``"cpu"``,
+``LOWDIM_MAX`` columns (an embedding) is scanned instead by one compiled pass with no block: per row, the
+squared distances ``Σ_c (a_ic − a_jc)²`` (summed in column order) go into one buffer of ``n`` (a vectorised
+loop), the queries' ranks are counted over it and the neighbours kept by insertion (ties: lower index first);
+``use_numba=False`` forces the blockwise path, which the tests compare with it. It runs on ``device`` (``"cpu"``,
 ``"cuda"``, ``"cuda:N"``) with ``dtype`` (float64 by default: the exact comparisons below then match
 scikit-learn to 1e-8; float32 halves the time of the matrix product for large inputs and may reorder
 distances equal to float32 precision).
@@ -25,7 +26,13 @@ Ranks and the tie rule
 share the smallest rank). It is computed by counting, in the same block pass that finds the neighbours:
 the query distances ``d(i, j)`` are read from the block's own distance row, so they are compared with
 numbers computed the same way. On the CPU the counting is one compiled pass over the row (numba); on a GPU
-it is ``(D < q).sum(1)`` per query column. The neighbour sets ``N_k(i)`` (input) and ``N̂_k(i)``
+it is ``(D < q).sum(1)`` per query column. A query whose distance is at most the row's ``K``-th neighbour
+distance is counted among the ``K`` neighbours alone (every point strictly closer than the ``K``-th
+neighbour is one of them), which skips the row: in the block scan of X for the embedding's neighbours, and
+in the embedding's rank pass (:func:`query_ranks`, given the first scan of E) for X's neighbours, where a
+row whose queries all lie within its known list is not scanned at all. The values are those of a full
+count (``tests/test_neighbours_equal_v1.py`` checks bit equality with the kernels before these shortcuts,
+kept frozen in ``tests/neighbours_v1_reference.py``, on data with and without ties). The neighbour sets ``N_k(i)`` (input) and ``N̂_k(i)``
 (embedding) are the ``k`` smallest distances; when several points sit exactly at the k-th distance, which of
 them enter the set is ``torch.topk``'s choice (tie-free data is unaffected).
 
@@ -115,55 +122,140 @@ if _HAVE_NUMBA:
                 out[r, t] = cnt
         return out
 
+    @numba.njit(cache=True)
+    def _lowdim_row(A, AT, i, buf):  # pragma: no cover - compiled
+        """``buf[j] = Σ_c (A[i, c] − A[j, c])²`` (summed in column order, the same rounding as a per-pair
+        loop), ``buf[i] = +∞``; column-major so that the loop over ``j`` is vectorised."""
+        n, d = A.shape
+        for j in range(n):
+            buf[j] = 0.0
+        for c in range(d):
+            a = A[i, c]
+            col = AT[c]
+            for j in range(n):
+                diff = a - col[j]
+                buf[j] += diff * diff
+        buf[i] = np.inf
+
+    @numba.njit(cache=True)
+    def _pair_sq(A, i, j):  # pragma: no cover - compiled
+        """One squared distance with the rounding of :func:`_lowdim_row`."""
+        s = 0.0
+        for c in range(A.shape[1]):
+            diff = A[i, c] - A[j, c]
+            s += diff * diff
+        return s
+
     @numba.njit(parallel=True, cache=True)
-    def _scan_lowdim_numba(A, k, Qidx):  # pragma: no cover - compiled
-        """The whole scan for a low-dimensional ``A`` (an embedding) on the CPU, fused: squared distances
-        computed directly (no ``[b, n]`` block), the ``k`` nearest kept by insertion (ties: lower index
-        first) and the queries' minimum ranks counted in the same pass."""
+    def _scan_lowdim_numba(A, k, Qidx, known, chunk=64):  # pragma: no cover - compiled
+        """The whole scan for a low-dimensional ``A`` (an embedding) on the CPU: per row, the squared
+        distances to every row into one buffer (vectorised), the queries' minimum ranks counted over it
+        (one branch-free pass per query), the ``k`` nearest kept by insertion (ties: lower index first).
+
+        ``known [n, K']``, when it has columns, holds each row's ``K'`` smallest squared distances (sorted,
+        from an earlier scan of the same ``A``): a row whose queries all lie within ``known[i, K' − 1]``
+        takes its ranks from that list and is not scanned (every point closer than the ``K'``-th neighbour
+        is in the list); its ``idx``/``dist`` rows are then left at −1/+∞ (callers pass ``known`` only
+        for ranks)."""
         n, d = A.shape
         nq = Qidx.shape[1]
-        idx = np.empty((n, k), dtype=np.int64)
-        dist = np.empty((n, k), dtype=np.float64)
+        kk = known.shape[1]
+        AT = np.ascontiguousarray(A.T)
+        idx = np.full((n, k), -1, dtype=np.int64)
+        dist = np.full((n, k), np.inf)
         ranks = np.empty((n, nq), dtype=np.int64)
-        for i in numba.prange(n):
-            bd = np.full(k, np.inf)
-            bi = np.full(k, -1, dtype=np.int64)
+        nchunks = (n + chunk - 1) // chunk
+        for ch in numba.prange(nchunks):
+            buf = np.empty(n)
+            bd = np.empty(k)
+            bi = np.empty(k, dtype=np.int64)
             qd = np.empty(nq)
-            qmax = -np.inf
-            for t in range(nq):
-                j = Qidx[i, t]
-                s = 0.0
-                for c in range(d):
-                    diff = A[i, c] - A[j, c]
-                    s += diff * diff
-                qd[t] = s
-                if s > qmax:
-                    qmax = s
-            cnt = np.zeros(nq, dtype=np.int64)
-            for j in range(n):
-                if j == i:
-                    continue
-                s = 0.0
-                for c in range(d):
-                    diff = A[i, c] - A[j, c]
-                    s += diff * diff
-                if s < qmax:
+            for i in range(ch * chunk, min(n, (ch + 1) * chunk)):
+                if kk > 0 and nq > 0:
+                    inside = True
                     for t in range(nq):
-                        cnt[t] += s < qd[t]
-                if s < bd[k - 1]:
-                    p = k - 1
+                        qd[t] = _pair_sq(A, i, Qidx[i, t])
+                        if not qd[t] <= known[i, kk - 1]:
+                            inside = False
+                    if inside:
+                        for t in range(nq):
+                            cnt = 0
+                            for p in range(kk):
+                                cnt += known[i, p] < qd[t]
+                            ranks[i, t] = 1 + cnt
+                        continue
+                _lowdim_row(A, AT, i, buf)
+                for t in range(nq):
+                    q = buf[Qidx[i, t]]
+                    cnt = 0
+                    for j in range(n):
+                        cnt += buf[j] < q
+                    ranks[i, t] = 1 + cnt
+                for p in range(k):
+                    bd[p] = np.inf
+                    bi[p] = -1
+                worst = np.inf
+                for j in range(n):
+                    s = buf[j]
+                    if s < worst:
+                        p = k - 1
+                        while p > 0 and bd[p - 1] > s:
+                            bd[p] = bd[p - 1]
+                            bi[p] = bi[p - 1]
+                            p -= 1
+                        bd[p] = s
+                        bi[p] = j
+                        worst = bd[k - 1]
+                for p in range(k):
+                    idx[i, p] = bi[p]
+                    dist[i, p] = bd[p]
+        return idx, dist, ranks
+
+    @numba.njit(parallel=True, cache=True)
+    def _select_count_numba(D, k, Q):  # pragma: no cover - compiled
+        """One pass per row of a distance block ``D [b, n]``: the ``k + 1`` smallest values by insertion
+        (``idx``/``vals``: the first ``k``), whether two of those ``k + 1`` are equal (``tied``: then which
+        tied points enter the ``k``-list, and their order, are a selection algorithm's choice, so the caller
+        takes ``torch.topk``'s for that row), and ``#{c : D[r, c] < Q[r, t]}`` per query: counted among the
+        ``k`` smallest alone when the query is within the ``k``-th (every smaller value is one of them),
+        over the whole row otherwise."""
+        b, n = D.shape
+        nq = Q.shape[1]
+        idx = np.empty((b, k), dtype=np.int64)
+        vals = np.empty((b, k), dtype=np.float64)
+        tied = np.zeros(b, dtype=np.bool_)
+        out = np.zeros((b, nq), dtype=np.int64)
+        for r in numba.prange(b):
+            bd = np.full(k + 1, np.inf)
+            bi = np.full(k + 1, -1, dtype=np.int64)
+            worst = np.inf
+            for c in range(n):
+                s = D[r, c]
+                if s < worst:
+                    p = k
                     while p > 0 and bd[p - 1] > s:
                         bd[p] = bd[p - 1]
                         bi[p] = bi[p - 1]
                         p -= 1
                     bd[p] = s
-                    bi[p] = j
+                    bi[p] = c
+                    worst = bd[k]
             for p in range(k):
-                idx[i, p] = bi[p]
-                dist[i, p] = bd[p]
+                idx[r, p] = bi[p]
+                vals[r, p] = bd[p]
+                if bd[p] == bd[p + 1]:
+                    tied[r] = True
             for t in range(nq):
-                ranks[i, t] = 1 + cnt[t]
-        return idx, dist, ranks
+                q = Q[r, t]
+                cnt = 0
+                if q <= bd[k - 1]:
+                    for p in range(k):
+                        cnt += bd[p] < q
+                else:
+                    for c in range(n):
+                        cnt += D[r, c] < q
+                out[r, t] = cnt
+        return idx, vals, tied, out
 
 
 #: Inputs with at most this many columns (embeddings) are scanned by the fused compiled kernel on the CPU.
@@ -198,6 +290,8 @@ class ScanResult:
     idx: np.ndarray
     sqdist: np.ndarray
     ranks: np.ndarray | None = None
+    #: rows whose neighbour list was taken from ``torch.topk`` because of tied distances (block scan, CPU)
+    topk_rows: int = 0
 
 
 def _as_tensor(A, device, dtype):
@@ -222,10 +316,9 @@ def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", d
     n = A.shape[0]
     if not 1 <= k <= n - 1:
         raise ValueError(f"k = {k} must be in [1, n - 1 = {n - 1}]")
-    if (use_numba is None and _HAVE_NUMBA and str(device) == "cpu" and A.shape[1] <= LOWDIM_MAX
-            and dtype == torch.float64):
+    if _lowdim_path(A, device, dtype, use_numba):
         q = np.zeros((n, 0), dtype=np.int64) if queries is None else np.ascontiguousarray(queries, dtype=np.int64)
-        i_, d_, r_ = _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), int(k), q)
+        i_, d_, r_ = _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), int(k), q, _NO_KNOWN)
         return ScanResult(i_, d_, None if queries is None else r_)
     T = _as_tensor(A, device, dtype)
     sq = (T * T).sum(1)
@@ -233,6 +326,7 @@ def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", d
     idx = torch.empty((n, k), dtype=torch.int64)
     dist = torch.empty((n, k), dtype=torch.float64)
     ranks = None
+    topk_rows = 0
     if queries is not None:
         queries = np.asarray(queries, dtype=np.int64)
         ranks = torch.empty(queries.shape, dtype=torch.int64)
@@ -244,14 +338,55 @@ def scan(A, k: int, queries: np.ndarray | None = None, *, device: str = "cpu", d
             D.add_(sq[s:e, None]).clamp_min_(0.0)
             rows = torch.arange(e - s, device=D.device)
             D[rows, rows + s] = float("inf")
-            vals, nn = torch.topk(D, k, dim=1, largest=False, sorted=True)
-            idx[s:e] = nn.cpu()
-            dist[s:e] = vals.cpu().to(torch.float64)
-            if ranks is not None:
-                Q = D.gather(1, qt[s:e])
-                ranks[s:e] = 1 + count_below(D, Q, use_numba=use_numba).cpu()
+            if use_numba is not False and _HAVE_NUMBA and D.device.type == "cpu":
+                # compiled selection and counting in one pass; rows with ties take torch.topk's choice
+                Q = D.gather(1, qt[s:e]) if ranks is not None else D[:, :0]
+                i_, v_, tied, below = _select_count_numba(D.numpy(), int(k), Q.numpy())
+                t_rows = np.flatnonzero(tied)
+                if len(t_rows):
+                    tv, tn = torch.topk(D[torch.from_numpy(t_rows)], k, dim=1, largest=False, sorted=True)
+                    i_[t_rows], v_[t_rows] = tn.numpy(), tv.to(torch.float64).numpy()
+                    topk_rows += len(t_rows)
+                idx[s:e], dist[s:e] = torch.from_numpy(i_), torch.from_numpy(v_)
+                if ranks is not None:
+                    ranks[s:e] = 1 + torch.from_numpy(below)
+            else:
+                vals, nn = torch.topk(D, k, dim=1, largest=False, sorted=True)
+                idx[s:e] = nn.cpu()
+                dist[s:e] = vals.cpu().to(torch.float64)
+                if ranks is not None:
+                    ranks[s:e] = 1 + count_below(D, D.gather(1, qt[s:e]), use_numba=use_numba).cpu()
             del D
-    return ScanResult(idx.numpy(), dist.numpy(), None if ranks is None else ranks.numpy())
+    return ScanResult(idx.numpy(), dist.numpy(), None if ranks is None else ranks.numpy(), topk_rows)
+
+
+def _lowdim_path(A, device, dtype, use_numba) -> bool:
+    """Whether :func:`scan` takes the compiled low-dimensional kernel (CPU, float64, ≤ ``LOWDIM_MAX``
+    columns, numba not declined)."""
+    import torch
+
+    return bool(use_numba is None and _HAVE_NUMBA and str(device) == "cpu" and A.shape[1] <= LOWDIM_MAX
+                and (dtype is None or dtype == torch.float64))
+
+
+_NO_KNOWN = np.zeros((0, 0), dtype=np.float64)
+
+
+def query_ranks(A, queries: np.ndarray, known: ScanResult | None = None, **kw: Any) -> np.ndarray:
+    """Minimum ranks ``r(i, j)`` of the queries ``[n, q]`` among ``i``'s neighbours in ``A`` (as
+    ``scan(A, 1, queries).ranks``). ``known``: an earlier :func:`scan` of the same ``A`` with the same
+    arguments; on the low-dimensional path, a row whose queries all lie within its last known neighbour
+    takes its ranks from the known list and is not scanned (equal ranks: every point closer than the
+    ``K``-th neighbour is in the list, and the distances are computed with the same rounding)."""
+    dev, dt, un = kw.get("device", "cpu"), kw.get("dtype"), kw.get("use_numba")
+    n = A.shape[0]
+    if _lowdim_path(A, dev, dt, un):
+        kd = _NO_KNOWN if known is None else np.ascontiguousarray(known.sqdist, dtype=np.float64)
+        if kd.shape[0] != n:
+            kd = np.zeros((n, 0), dtype=np.float64)
+        q = np.ascontiguousarray(queries, dtype=np.int64)
+        return _scan_lowdim_numba(np.ascontiguousarray(A, dtype=np.float64), 1, q, kd)[2]
+    return scan(A, 1, queries, **kw).ranks
 
 
 def knn(A, k: int, **kw: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -272,9 +407,34 @@ def _tc_from_ranks(ranks: np.ndarray, k: int) -> float:
     return float(1.0 - 2.0 / (n * k * (2.0 * n - 3.0 * k - 1.0)) * pen)
 
 
+if _HAVE_NUMBA:
+
+    @numba.njit(cache=True)
+    def _qnx_hist_numba(nn_x, nn_e):  # pragma: no cover - compiled
+        """``hist[m]`` = number of (row, common point) pairs whose larger list position (1-based) is ``m``."""
+        n, K = nn_x.shape
+        hist = np.zeros(K + 1, dtype=np.int64)
+        pos = np.full(n, -1, dtype=np.int64)
+        for i in range(n):
+            for p in range(K):
+                if nn_x[i, p] >= 0:
+                    pos[nn_x[i, p]] = p
+            for q in range(K):
+                j = nn_e[i, q]
+                if j >= 0 and pos[j] >= 0:
+                    hist[max(pos[j], q) + 1] += 1
+            for p in range(K):
+                if nn_x[i, p] >= 0:
+                    pos[nn_x[i, p]] = -1
+        return hist
+
+
 def qnx_curve(nn_x: np.ndarray, nn_e: np.ndarray, block: int = 4096) -> np.ndarray:
     """``Q_NX(k)`` for ``k = 1..K`` from the ``K``-neighbour lists of X and E (nearest first)."""
     n, K = nn_x.shape
+    if _HAVE_NUMBA:  # one position table: O(n·K)
+        hist = _qnx_hist_numba(np.ascontiguousarray(nn_x, dtype=np.int64), np.ascontiguousarray(nn_e, dtype=np.int64))
+        return np.cumsum(hist)[1:] / (n * np.arange(1, K + 1))
     hist = np.zeros(K + 1, dtype=np.int64)
     for s in range(0, n, block):
         a, b = nn_x[s : s + block], nn_e[s : s + block]
@@ -319,8 +479,10 @@ def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarra
                          label_ks: Sequence[int] = (7, 15), auc_k: int = 100, device: str = "cpu",
                          dtype=None, block_bytes: int = DEFAULT_BLOCK_BYTES,
                          use_numba: bool | None = None) -> dict[str, float]:
-    """All neighbourhood scores of ``E`` against ``X`` from three block scans (E, X, E again). ``dtype``
-    applies to the scan of X; the embedding is always scanned in float64.
+    """All neighbourhood scores of ``E`` against ``X`` from three scans: E's ``K`` neighbours, X's ``K``
+    neighbours with the ranks of E's, the ranks of X's neighbours in E (:func:`query_ranks`; rows whose
+    X-neighbours all lie within E's ``K`` neighbours are not rescanned). ``dtype`` applies to the scan of
+    X; the embedding is always scanned in float64.
 
     Returns ``trustworthiness@k``, ``continuity@k`` (``k`` in ``ks``, each ``< n/2``), ``qnx@k``,
     ``rnx_auc`` (with ``rnx_auc_k`` the truncation ``K``), and with ``labels`` ``nh@k`` and
@@ -337,10 +499,10 @@ def neighbourhood_scores(X, E, *, ks: Sequence[int] = (7, 15), labels: np.ndarra
     x1 = scan(X, K, e1.idx[:, :kt] if kt else None, dtype=dtype, **kw)
     out: dict[str, float] = {}
     if kt:
-        e2 = scan(E, 1, x1.idx[:, :kt], **kw)
+        e2 = query_ranks(E, x1.idx[:, :kt], e1, **kw)
         for k in ks:
             out[f"trustworthiness@{k}"] = _tc_from_ranks(x1.ranks, k)
-            out[f"continuity@{k}"] = _tc_from_ranks(e2.ranks, k)
+            out[f"continuity@{k}"] = _tc_from_ranks(e2, k)
     q = qnx_curve(x1.idx, e1.idx)
     for k in ks:
         out[f"qnx@{k}"] = float(q[k - 1])

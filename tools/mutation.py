@@ -19,6 +19,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -35,6 +36,21 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py"]),
     "store": ("bench_core/store.py", ["tests/test_store.py"]),
     "selectors": ("bench_core/tracks/selectors.py", ["tests/test_selectors_protocol.py"]),
+}
+
+#: Tests of those files left out of the mutation runs: end-to-end ones (a CLI subprocess, real evaluator fits
+#: over whole datasets) that take 5-30 s each, against a few seconds for all the others together. A surviving
+#: mutant reruns every test that covers its function, so they would make a run hours long; the numbers they
+#: check are checked by the fast golden tests too.
+SLOW = [
+    "tests/test_leaderboard_compare.py::test_cli_compare_exits_nonzero_on_regression",
+    "tests/test_leaderboard_trust.py::test_a_selection_scores_the_same_in_any_order_fresh_or_cached",
+    "tests/test_leaderboard_trust.py::test_a_job_scores_bit_identically_fresh_and_after_other_jobs_in_the_same_worker",
+]
+
+#: Equivalent mutants (no test can tell them from the original: same output on every input), by mutmut's
+#: name, with the reason. They are left out of the score (``killed / (killed + survived - equivalent)``).
+EQUIVALENT: dict[str, dict[str, str]] = {
 }
 
 
@@ -67,14 +83,52 @@ def configure(dest: Path, module: str, tests: list[str]) -> None:
     text = pyproject.read_text()
     block = ["", "[tool.mutmut]", 'source_paths = ["."]', f'only_mutate = ["{module}"]',
              "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]",
-             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "pytest_benchmark.plugin", "-q", "-x"]']
+             'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "pytest_benchmark.plugin", "-q", "-x"'
+             + "".join(f', "--deselect", "{t}"' for t in SLOW if t.split("::")[0] in tests) + "]"]
     pyproject.write_text(text + "\n".join(block) + "\n")
 
 
-def stats(dest: Path) -> dict[str, int]:
-    subprocess.run([sys.executable, "-c", _LAUNCH, "export-cicd-stats"], cwd=dest, check=False, capture_output=True)
-    path = dest / "mutants" / "mutmut-cicd-stats.json"
-    return json.loads(path.read_text()) if path.exists() else {}
+def results(dest: Path, module: str, only: list[str]) -> dict[str, str]:
+    """mutmut's verdict per mutant of ``module`` (restricted to the function patterns ``only``, if any)."""
+    from fnmatch import fnmatch
+
+    meta = dest / "mutants" / (module + ".meta")
+    if not meta.exists():
+        return {}
+    codes = json.loads(meta.read_text())["exit_code_by_key"]
+    out = {}
+    for key, code in codes.items():
+        if only and not any(fnmatch(key, pat) for pat in only):
+            continue
+        out[key] = _STATUS.get(code, "suspicious")
+    return out
+
+
+# mutmut's exit codes (mutmut.stats.status_by_exit_code): a timeout counts as killed (the tests noticed), a
+# function no test reaches as survived
+_STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "survived", 33: "survived", 36: "timeout", 24: "timeout",
+           -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 34: "skipped",
+           37: "caught by type check"}
+
+
+def score(verdicts: dict[str, str], equivalent: dict[str, str]) -> tuple[int, int, list[str], list[str], float]:
+    """(killed, total, equivalent survivors, other survivors, score); equivalents are out of the total."""
+    killed = sum(v in ("killed", "timeout") for v in verdicts.values())
+    survivors = sorted(k for k, v in verdicts.items() if v == "survived")
+    equiv = [k for k in survivors if k in equivalent]
+    rest = [k for k in survivors if k not in equivalent]
+    total = killed + len(rest)
+    return killed, total, equiv, rest, killed / total if total else float("nan")
+
+
+def refresh_tests(dest: Path) -> None:
+    """Copy the working tree's tests into an existing scratch copy (and mutmut's copy in it), for --rerun."""
+    for f in (REPO / "tests").rglob("*.py"):
+        rel = f.relative_to(REPO)
+        for base in (dest, dest / "mutants"):
+            if base.exists():
+                (base / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, base / rel)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", default=[], help=f"modules to mutate: {', '.join(MODULES)} (default: all)")
     ap.add_argument("--max-children", type=int, default=1)
     ap.add_argument("--core", action="store_true", help="only the functions in CORE (where a module has them)")
+    ap.add_argument("--rerun", action="store_true",
+                    help="keep the scratch copy, refresh its tests and re-test only the surviving mutants")
     args = ap.parse_args(argv)
     names = args.names or list(MODULES)
     bad = [n for n in names if n not in MODULES]
@@ -91,23 +147,34 @@ def main(argv: list[str] | None = None) -> int:
     table = []
     for name in names:
         module, tests = MODULES[name]
-        dest = scratch_copy(name)
-        configure(dest, module, tests)
+        only = CORE.get(name, []) if args.core else []
+        dest = REPO / ".mutation" / name
         # no plugin autoload: the featbench pytest plugin (an entry point) would import bench_core from the
         # installed tree before mutmut puts the mutated copy first on sys.path
         env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
-        print(f"== {name}: mutating {module} against {' '.join(tests)}", flush=True)
-        only = CORE.get(name, []) if args.core else []
-        subprocess.run([sys.executable, "-c", _LAUNCH, "run", "--max-children", str(args.max_children), *only],
-                       cwd=dest, env=env, check=False)
-        s = stats(dest)
-        killed, survived = s.get("killed", 0), s.get("survived", 0)
-        other = {k: v for k, v in s.items() if k not in ("killed", "survived", "total") and v}
-        total = killed + survived
-        table.append((name, module, killed, survived, other, killed / total if total else float("nan")))
-    print("\n| module | killed | survived | other | score |\n|---|---|---|---|---|")
-    for name, module, k, sv, other, score in table:
-        print(f"| `{module}` | {k} | {sv} | {other or ''} | {score:.0%} |")
+        if args.rerun and dest.exists():
+            refresh_tests(dest)
+            targets = [k for k, v in results(dest, module, only).items() if v == "survived"]
+            print(f"== {name}: re-testing {len(targets)} surviving mutants of {module}", flush=True)
+        else:
+            dest = scratch_copy(name)
+            configure(dest, module, tests)
+            targets = only
+            print(f"== {name}: mutating {module} against {' '.join(tests)}", flush=True)
+        if targets or not args.rerun:
+            subprocess.run([sys.executable, "-c", _LAUNCH, "run", "--max-children", str(args.max_children),
+                            *targets], cwd=dest, env=env, check=False)
+        verdicts = results(dest, module, only)
+        killed, total, equiv, rest, sc = score(verdicts, EQUIVALENT.get(name, {}))
+        other = dict(sorted(Counter(v for v in verdicts.values()
+                                    if v not in ("killed", "timeout", "survived")).items()))
+        table.append((name, module + (" (core)" if only else ""), killed, total, len(equiv), other, sc))
+        if rest:
+            print(f"{name}: {len(rest)} surviving mutants (`mutmut show NAME` in {dest}):")
+            print("\n".join(f"  {k}" for k in rest))
+    print("\n| module | killed / total | score | equivalent (left out) | not run |\n|---|---|---|---|---|")
+    for name, module, k, tot, neq, other, sc in table:
+        print(f"| `{module}` | {k} / {tot} | {sc:.0%} | {neq} | {other or ''} |")
     return 0
 
 

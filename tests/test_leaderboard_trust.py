@@ -686,3 +686,49 @@ def test_overall_rows_ties_na_cells_rounding_and_unknown_tracks():
     assert build(thirds, None, "quick").tracks["selectors"].overall[0]["title"] == "all datasets"
     unknown = [dict(r, track="mystery") for r in thirds]
     assert build(unknown, reg, "quick").tracks["mystery"].overall[0]["group"] == "all"
+
+
+# ------------------------------------------------------------------------------------------ mutation survivors
+# Golden cases for the overall table that the tests above left open (found by `make mutation`).
+
+
+def test_a_constant_paired_difference_gives_p_0_without_asking_scipy():
+    """scipy's ttest_rel warns (precision loss) on a zero-variance difference: paired_p answers first."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert paired_p([0.5, 0.75], [0.25, 0.5]) == 0.0 and paired_p([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == 0.0
+        assert paired_p([0.5, 0.75, 0.25], [0.5, 0.75, 0.25]) == 1.0
+
+
+def test_overall_rows_baseline_marks_na_first_and_rounding():
+    """d1 lacks `nonnegative`, d2 has it. a: packaged baseline everywhere; b: baseline on d1 only; c: own
+    results; d: baseline on d2, never run on d1; e: needs `nonnegative`, so n/a on d1 (the first dataset); f: one
+    seed of two on d1 only."""
+    import warnings
+
+    vals = {"d1": {"a": 0.9, "b": 0.8, "c": 0.123456, "e": None, "d": None},
+            "d2": {"a": 0.9, "b": 0.8, "c": 0.123456, "d": 0.3, "e": 0.2}}
+    origin = {("d1", "a"), ("d2", "a"), ("d1", "b"), ("d2", "d")}
+    recs = [rec(ds, m, s, primary=v, origin="baseline" if (ds, m) in origin else None)
+            for ds, by_m in vals.items() for m, v in by_m.items() if v is not None for s in range(2)]
+    recs.append(rec("d1", "f", 0, primary=0.99))  # f: short of seeds on d1, never run on d2: never ranked
+    reg = FakeRegistry([_method(m) for m in "abcdf"] + [_method("e", requires=("nonnegative",))],
+                       [FakeCard("d1"), FakeCard("d2", properties=("nonnegative",))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty list along the way
+        (block,) = build(recs, reg, "quick").tracks["selectors"].overall
+    rows = {r["variant"]: r for r in block["rows"]}
+    assert {v: r["baseline"] for v, r in rows.items()} == {"a": True, "b": False, "c": False, "d": True, "e": False,
+                                                             "f": False}
+    assert (rows["e"]["applicable"], rows["e"]["ranked"], rows["e"]["mean_rank"]) == (1, 1, 4.0), \
+        "n/a on d1 is skipped, d2 still counts"
+    assert (rows["d"]["applicable"], rows["d"]["ranked"], rows["d"]["mean_rank"]) == (2, 1, 3.0)
+    assert rows["c"]["mean_primary"] == 0.1235 and rows["c"]["mean_rank"] == 4.0  # d1: 3rd of 3; d2: 5th of 5
+    assert (rows["f"]["mean_rank"], rows["f"]["mean_primary"], rows["f"]["ranked"]) == (None, None, 0)
+    assert [r["variant"] for r in block["rows"]] == ["a", "b", "d", "c", "e", "f"]
+    # a variant that applies nowhere in a group is left out of that group's table, and the next one stays
+    recs2, reg2 = _two_groups()
+    real = {r["variant"]: r for r in build(recs2, reg2, "standard").tracks["selectors"].overall[1]["rows"]}
+    assert sorted(real) == ["flaky", "good", "ok", "random"] and real["random"]["mean_rank"] == 4.0

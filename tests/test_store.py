@@ -281,5 +281,34 @@ def test_records_frame_golden():
                                                                                      failed["key"])
     bare = {"key": "k", "scores": {"s": 1}}
     (row,) = records_frame([bare]).to_dict("records")
-    assert row["value"] == 1.0 and row["score"] == "s" and all(pd.isna(row[c]) for c in ("fit_s", "error", "track"))
+    assert row["params"] == "{}" and row["value"] == 1.0 and row["score"] == "s" and all(pd.isna(row[c]) for c in ("fit_s", "error", "track"))
     assert records_frame([]).shape == (0, 18)
+
+
+def test_schema_of_containers_without_parameters_and_unknown_types():
+    import typing
+
+    from bench_core.store import _schema_of
+
+    assert _schema_of(list[int]) == {"type": "array", "items": {"type": "integer"}}
+    assert _schema_of(typing.List) == {"type": "array", "items": {}}
+    assert _schema_of(typing.Dict) == {"type": "object", "additionalProperties": {}}
+    assert _schema_of(dict[str, list[float | None]]) == {"type": "object", "additionalProperties": {
+        "type": "array", "items": {"anyOf": [{"type": "number"}, {"type": "null"}]}}}
+    with pytest.raises(TypeError, match=r"^no JSON Schema for <class 'complex'>$"):
+        _schema_of(complex)
+
+
+def test_a_record_with_a_non_finite_timing_is_refused_never_written_as_nan(tmp_path):
+    rec = _record(timing=Timing(wall_s=float("nan")))
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        Store(tmp_path).write(rec)
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_the_writability_probe_never_opens_an_existing_file(tmp_path):
+    probe = tmp_path / f".featbench-probe.{os.getpid()}.tmp"
+    probe.write_text("someone else's")
+    with pytest.raises(UsageError, match=r"is not writable: File exists$"):
+        usable_directory(tmp_path, "out")
+    assert probe.read_text() == "someone else's"

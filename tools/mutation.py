@@ -6,7 +6,8 @@ in its own scratch copy of the tracked tree (``.mutation/<name>/``, git-ignored)
 configuration, so the modules never see each other's mutants. The table printed at the end is the share of
 mutants killed; ``mutmut results`` inside a scratch copy lists the survivors (``mutmut show NAME`` shows one).
 
-Usage: ``python tools/mutation.py [NAME ...] [--max-children N]`` (names from :data:`MODULES`; all by default).
+Usage: ``python tools/mutation.py [NAME ...] [--core] [--tables] [--rerun] [--max-children N]`` (names from
+:data:`MODULES`; all by default). ``--rerun`` re-tests only the survivors of the last run, with the current tests.
 The emitters of the leaderboard (plots, HTML) are excluded with ``# pragma: no mutate`` blocks: they publish
 pictures of numbers computed and tested elsewhere.
 """
@@ -28,6 +29,13 @@ REPO = Path(__file__).resolve().parent.parent
 CORE = {"leaderboard": ["*x__overall_ranks__*", "*x__overall__*", "*x__friedman__*", "*x__uninformative__*",
                         "*x_paired_p__*", "*x_critical_difference__*", "*x_mean_ci__*", "*x__planned_seeds__*",
                         "*x__groups__*"]}
+
+#: The functions of the leaderboard that turn records into the published tables (``--tables``): which records
+#: count (stale or current), the cells' numbers, and the JSON/CSV they are written as. Markdown, HTML and plots
+#: only format these (the Markdown of the numbers is checked by golden tests, but not mutated here).
+TABLES = {"leaderboard": ["*x_partition__*", "*x_build__*", "*x__build_track__*", "*x__newest__*",
+                          "*x__params_json__*", "*x__r__*", "*xǁCellǁas_json__*", "*x_track_json__*",
+                          "*x_track_csv__*"]}
 
 #: name -> (module, its fast test files)
 MODULES: dict[str, tuple[str, list[str]]] = {
@@ -151,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("names", nargs="*", default=[], help=f"modules to mutate: {', '.join(MODULES)} (default: all)")
     ap.add_argument("--max-children", type=int, default=1)
     ap.add_argument("--core", action="store_true", help="only the functions in CORE (where a module has them)")
+    ap.add_argument("--tables", action="store_true", help="only the functions in TABLES (where a module has them)")
     ap.add_argument("--rerun", action="store_true",
                     help="keep the scratch copy, refresh its tests and re-test only the surviving mutants")
     args = ap.parse_args(argv)
@@ -162,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     table = []
     for name in names:
         module, tests = MODULES[name]
-        only = CORE.get(name, []) if args.core else []
+        only = (CORE.get(name, []) if args.core else []) + (TABLES.get(name, []) if args.tables else [])
         dest = REPO / ".mutation" / name
         # no plugin autoload: the featbench pytest plugin (an entry point) would import bench_core from the
         # installed tree before mutmut puts the mutated copy first on sys.path
@@ -183,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         killed, total, equiv, rest, sc = score(verdicts, EQUIVALENT.get(name, {}))
         other = dict(sorted(Counter(v for v in verdicts.values()
                                     if v not in ("killed", "timeout", "survived")).items()))
-        table.append((name, module + (" (core)" if only else ""), killed, total, len(equiv), other, sc))
+        part = " + ".join(w for w, on in (("core", args.core and name in CORE),
+                                           ("tables", args.tables and name in TABLES)) if on)
+        table.append((name, module + (f" ({part})" if part else ""), killed, total, len(equiv), other, sc))
         if rest:
             print(f"{name}: {len(rest)} surviving mutants (`mutmut show NAME` in {dest}):")
             print("\n".join(f"  {k}" for k in rest))

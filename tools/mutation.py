@@ -2,7 +2,7 @@
 
 For each module below, mutmut (PyPI, dev-only: ``pip install -e '.[mutation]'``) applies one mutation at a
 time and runs the module's fast tests against it; a mutant is *killed* when a test fails. Each module runs
-in its own scratch copy of the tracked tree (``.mutation/<name>/``, git-ignored) with its own mutmut
+in its own scratch copy of the tracked tree (``.mutation/<name>[-core][-tables]/``, git-ignored) with its own mutmut
 configuration, so the modules never see each other's mutants. The table printed at the end is the share of
 mutants killed; ``mutmut results`` inside a scratch copy lists the survivors (``mutmut show NAME`` shows one).
 
@@ -87,8 +87,7 @@ _LAUNCH = (
 )
 
 
-def scratch_copy(name: str) -> Path:
-    dest = REPO / ".mutation" / name
+def scratch_copy(dest: Path) -> Path:
     if dest.exists():
         shutil.rmtree(dest)
     files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, check=True,
@@ -172,7 +171,10 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         module, tests = MODULES[name]
         only = (CORE.get(name, []) if args.core else []) + (TABLES.get(name, []) if args.tables else [])
-        dest = REPO / ".mutation" / name
+        part = " + ".join(w for w, on in (("core", args.core and name in CORE),
+                                           ("tables", args.tables and name in TABLES)) if on)
+        # one scratch copy per selection, so that a run of the tables keeps the results of the core
+        dest = REPO / ".mutation" / "-".join([name, *part.split(" + ")] if part else [name])
         # no plugin autoload: the featbench pytest plugin (an entry point) would import bench_core from the
         # installed tree before mutmut puts the mutated copy first on sys.path
         env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
@@ -181,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
             targets = [k for k, v in results(dest, module, only).items() if v == "survived"]
             print(f"== {name}: re-testing {len(targets)} surviving mutants of {module}", flush=True)
         else:
-            dest = scratch_copy(name)
+            dest = scratch_copy(dest)
             configure(dest, module, tests)
             targets = only
             print(f"== {name}: mutating {module} against {' '.join(tests)}", flush=True)
@@ -192,8 +194,6 @@ def main(argv: list[str] | None = None) -> int:
         killed, total, equiv, rest, sc = score(verdicts, EQUIVALENT.get(name, {}))
         other = dict(sorted(Counter(v for v in verdicts.values()
                                     if v not in ("killed", "timeout", "survived")).items()))
-        part = " + ".join(w for w, on in (("core", args.core and name in CORE),
-                                           ("tables", args.tables and name in TABLES)) if on)
         table.append((name, module + (f" ({part})" if part else ""), killed, total, len(equiv), other, sc))
         if rest:
             print(f"{name}: {len(rest)} surviving mutants (`mutmut show NAME` in {dest}):")

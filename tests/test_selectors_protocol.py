@@ -172,11 +172,15 @@ def _trapezoid_auc(ks, vals):
 def test_the_default_select_takes_the_top_k_of_rank_with_the_seeded_tie_break():
     class Flat(Selector):
         name, version = "flat", "1"
+        seen = []
 
         def rank(self, X, y, ctx):
+            self.seen.append((y, ctx))
             return np.zeros(X.shape[1])  # all tied: the order is the tie-break permutation alone
 
-    got = Flat().select(np.zeros((3, 30)), None, 4, Context(seed=5))
+    ctx, labels = Context(seed=5), np.arange(3)
+    got = Flat().select(np.zeros((3, 30)), labels, 4, ctx)
+    assert Flat.seen == [(labels, ctx)], "rank sees the labels and the context select was given"
     want = np.lexsort((np.random.default_rng([5, 104729]).permutation(30), np.zeros(30)))[:4]
     assert got.tolist() == want.tolist() and len(got) == 4
     with pytest.raises(TypeError, match=r"^fixed-select implements select\(\), not rank\(\)$"):
@@ -385,6 +389,9 @@ def test_run_of_a_select_method_without_stability_on_other_splits():
     assert (out.scores["precision_strict"], out.scores["recall_strict"], out.scores["f1_strict"]) == (0.5, 0.5, 0.5)
     assert out.scores["precision_lenient"] == 0.75 and out.scores["exact_recovery"] == 0.0
     assert math.isnan(out.scores["k_full_recall"]), "no set of the k list holds 0 and 2"
+    every = {"strict": [0, 1], "lenient": [0, 1, 2, 3, 4, 5]}  # |G_lenient| = d: no such k, no lenient scores
+    out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-run-all", every), 1, settings, Context(seed=1))
+    assert "f1_lenient" not in out.scores and out.scores["f1_strict"] == 1.0
     gt3 = {"strict": [0, 3], "lenient": [0, 3, 4]}
     out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-run-select3", gt3), 1, settings, Context(seed=1))
     assert out.scores["k_full_recall"] == 3.0 and out.scores["f1_lenient"] == pytest.approx(2 / 3)

@@ -66,6 +66,12 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "element iff all equal to any (a.size >= 2 here)",
         "bench_core.leaderboard.x__overall_ranks__mutmut_14": "rankdata without method='average': it is the default",
     },
+    "selectors": {
+        "bench_core.tracks.selectors.x_validate_indices__mutmut_4": "dtype kinds 'i' and 'u' are in 'XXiuXX' too, "
+        "and 'X' is no dtype kind",
+        "bench_core.tracks.selectors.x_validate_indices__mutmut_18": "whole floats kept as float64 instead of int64: "
+        "the checks read the same, and the return converts to int64",
+    },
     "store": {
         "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "
         "('/' or '.') and does not exist: '/' and '.' always exist",

@@ -781,3 +781,73 @@ def test_mean_ci_leaves_out_missing_and_non_finite_values():
     assert (m, sd, half) == pytest.approx((0.6, math.sqrt(0.02), 12.706204736174707 * math.sqrt(0.02) / math.sqrt(2)))
     nan_m, nan_sd, none = mean_ci([None, float("nan")])
     assert math.isnan(nan_m) and math.isnan(nan_sd) and none is None
+
+
+def test_csv_golden_with_controls_failed_short_and_missing_cells():
+    """Every cell kind of the fixture of test_leaderboard_compare, with alpha and beta as controls. By hand:
+    d1 alpha 0.8/0.9/1.0: sd 0.1, ci95 4.3027 · 0.1 / √3 = 0.248414; beta 0.7 vs alpha: differences 0.1, 0.2,
+    0.3, t = 0.2 / (0.1 / √3) = 3.464, p (2 df) = 0.07418 ≥ 0.05: near the best; gamma 1 of 3 seeds: unranked,
+    no interval, its seed-0 fit (0.5 s) and peak (10 MiB); delta failed: no numbers; epsilon not run on d1."""
+    from test_leaderboard_compare import fixture_records
+
+    reg = FakeRegistry([_method(m, control={"alpha": "positive", "beta": "negative"}.get(m))
+                        for m in ("alpha", "beta", "gamma", "delta", "epsilon")], [FakeCard("d1"), FakeCard("d2")])
+    text = track_csv(build(fixture_records(), reg, "quick").tracks["selectors"])
+    assert text == (
+        "track,dataset,variant,method,method_version,control,rank,mean,sd,ci95,n_done,n_total,n_planned,complete,"
+        "p_best,near_best,statuses,auc_logk[logreg],auc_logk[extratrees],stability,f1_strict,f1_lenient,"
+        "k_full_recall,fit_s,peak_mb,note\n"
+        "selectors,d1,alpha,alpha,1,positive,1.0,0.9,0.1,0.248414,3,3,3,1,1.0,1,done=3,0.9,,0.5,,,,1.5,30.0,\n"
+        "selectors,d1,beta,beta,1,negative,2.0,0.7,0.0,0.0,3,3,3,1,0.07418,1,done=3,0.7,,,,,,1.5,30.0,\n"
+        "selectors,d1,gamma,gamma,1,,,0.95,0.0,,1,3,3,0,,0,done=1;timeout=2,0.95,,,,,,0.5,10.0,\n"
+        "selectors,d1,delta,delta,1,,,,,,0,3,3,0,,0,error=3,,,,,,,,,\n"
+        "selectors,d1,epsilon,epsilon,,,,,,,0,0,3,0,,0,,,,,,,,,,not run\n"
+        "selectors,d2,epsilon,epsilon,1,,1.0,0.9,0.0,0.0,3,3,3,1,1.0,1,done=3,0.9,,,,,,1.5,30.0,\n"
+        "selectors,d2,beta,beta,1,negative,2.0,0.65,0.0,0.0,3,3,3,1,0.0,0,done=3,0.65,,,,,,1.5,30.0,\n"
+        "selectors,d2,alpha,alpha,1,positive,3.0,0.6,0.0,0.0,3,3,3,1,0.0,0,done=3,0.6,,,,,,1.5,30.0,\n"
+        "selectors,d2,gamma,gamma,1,,4.0,0.5,0.0,0.0,3,3,3,1,0.0,0,done=3,0.5,,,,,,1.5,30.0,\n"
+        "selectors,d2,delta,delta,,,,,,,0,0,3,0,,0,,,,,,,,,,not run\n")
+
+
+def test_json_golden_cells_references_overall_and_provenance():
+    """By hand: a's stability 0.5/0.6/0.7 (mean 0.6), its interval the means of the bounds (0.4, 0.7), f1 1/3
+    rounded to 6 places, the skipped stability named (other outputs ignored), one of three results on CUDA; b has
+    2 of 3 seeds (mean (0.123456789 + 0.2) / 2 = 0.161728, sd 0.076543 / √2 = 0.054124, no p, tied last overall
+    as failed); references: bacc_all[logreg] 0.70/0.71/0.72: 0.71 ± 4.3027 · 0.01 / √3 = 0.024841; the timeout is
+    a packaged baseline result (not in the worker hours: 5 × 1 s = 0.001 h)."""
+    recs = []
+    for s, v in enumerate([0.8, 0.9, 1.0]):
+        r = rec("d", "a", s, primary=v)
+        r["scores"].update({"stability": 0.5 + 0.1 * s, "stability_lower": 0.4, "stability_upper": 0.6 + 0.1 * s,
+                            "bacc_all[logreg]": 0.7 + 0.01 * s, "bacc_all[extratrees]": 0.75, "f1_strict": 1 / 3})
+        recs.append(r)
+    recs[0]["outputs"] = {"stability_skipped": "too slow", "other": "x"}
+    recs[2]["provenance"]["device"] = "cuda:0"
+    recs += [rec("d", "b", 0, primary=0.123456789), rec("d", "b", 1, primary=0.2), rec("d", "b", 2, status="timeout")]
+    recs[-1]["origin"] = "baseline"
+    board = build(recs, None, "standard")
+    got = json.loads(json.dumps(track_json(board, board.tracks["selectors"]), sort_keys=True))
+    assert got == json.loads(
+        '{"datasets":{"d":{"cells":[{"baseline":false,"ci95":0.248414,"complete":true,"control":null,"dataset":"d",'
+        '"devices":{"cpu":2,"cuda":1},"fit_s":1.5,"intervals":{"stability":[0.4,0.7]},"mean":0.9,"method":"a","meth'
+        'od_version":"1","n_done":3,"n_planned":3,"n_total":3,"near_best":true,"note":"","omitted":{"stability":"to'
+        'o slow"},"p_best":1.0,"peak_mb":30.0,"rank":1.0,"sd":0.1,"secondary":{"auc_logk[extratrees]":null,"auc_log'
+        'k[logreg]":0.9,"f1_lenient":null,"f1_strict":0.333333,"k_full_recall":null,"stability":0.6},"statuses":{"d'
+        'one":3},"values":[[0,0.8],[1,0.9],[2,1.0]],"variant":"a"},{"baseline":false,"ci95":null,"complete":false,"'
+        'control":null,"dataset":"d","devices":{"cpu":2},"fit_s":1.0,"intervals":{},"mean":0.161728,"method":"b","m'
+        'ethod_version":"1","n_done":2,"n_planned":3,"n_total":3,"near_best":false,"note":"","omitted":{},"p_best":'
+        'null,"peak_mb":20.0,"rank":null,"sd":0.054124,"secondary":{"auc_logk[extratrees]":null,"auc_logk[logreg]":'
+        '0.161728,"f1_lenient":null,"f1_strict":null,"k_full_recall":null,"stability":null},"statuses":{"done":2,"t'
+        'imeout":1},"values":[[0,0.123457],[1,0.2]],"variant":"b"}],"fingerprint":"fp-d00000000000000000000","refer'
+        'ences":{"bacc_all[extratrees]":{"ci95":0.0,"mean":0.75},"bacc_all[logreg]":{"ci95":0.024841,"mean":0.71}}}'
+        '},"overall":[{"datasets":["d"],"excluded":[],"friedman":{"k":2,"left_out":[],"n":1,"reason":"needs at leas'
+        't 3 methods on every dataset and 2 datasets","tested":false},"group":"all","rows":[{"applicable":1,"baseli'
+        'ne":false,"control":null,"failed":0,"mean_primary":0.9,"mean_rank":1.0,"method":"a","position":1,"ranked":'
+        '1,"variant":"a","wins":1,"within_cd":null},{"applicable":1,"baseline":false,"control":null,"failed":1,"mea'
+        'n_primary":null,"mean_rank":2.0,"method":"b","position":2,"ranked":1,"variant":"b","wins":0,"within_cd":nu'
+        'll}],"title":"all datasets"}],"planned_seeds":{"d":[0,1,2]},"primary":{"description":"normalized area unde'
+        'r balanced accuracy vs log k, mean over the fixed evaluators","higher_is_better":true,"name":"auc_logk"},"'
+        'profile":"standard","protocol_version":2,"provenance":{"baseline_results":1,"commits":["abc123def4567890"]'
+        ',"devices":{"cpu":4,"cuda":1},"featbench":["0.1.0"],"profile":"standard","results":6,"span":{"wall_h":0.0,'
+        '"worker_h":0.001},"stale":0},"schema":2,"source_changed":{},"stale":{},"track":"selectors","uninformative"'
+        ':{}}')

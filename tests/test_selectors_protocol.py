@@ -372,6 +372,7 @@ def test_run_golden_on_data_with_ground_truth(stand_in_forest):
                      "stability refit 1/3", "stability refit 2/3", "stability refit 3/3"]
     # unsupervised and not asking for the ground truth: no labels, no truth; the stability refits see 90 %
     assert FixedRank.seen[0] == ((40, 6), None, None) and [s[0] for s in FixedRank.seen[1:]] == [(36, 6)] * 3
+    assert all(s[1] is None for s in FixedRank.seen), "nor do its stability refits"
 
 
 def test_run_of_a_select_method_without_stability_on_other_splits():
@@ -392,6 +393,7 @@ def test_run_of_a_select_method_without_stability_on_other_splits():
     every = {"strict": [0, 1], "lenient": [0, 1, 2, 3, 4, 5]}  # |G_lenient| = d: no such k, no lenient scores
     out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-run-all", every), 1, settings, Context(seed=1))
     assert "f1_lenient" not in out.scores and out.scores["f1_strict"] == 1.0
+    assert out.scores["k_full_recall"] == 2.0, "the set at k = 2 is G_strict itself"
     gt3 = {"strict": [0, 3], "lenient": [0, 3, 4]}
     out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-run-select3", gt3), 1, settings, Context(seed=1))
     assert out.scores["k_full_recall"] == 3.0 and out.scores["f1_lenient"] == pytest.approx(2 / 3)
@@ -500,3 +502,24 @@ def test_stability_of_a_select_method_uses_its_select_calls():
             for m in range(4)]
     assert scores["jaccard"] == pytest.approx(mean_jaccard(sets), abs=1e-12)
     assert scores["kuncheva"] == pytest.approx(kuncheva_index(sets, 8), abs=1e-12)
+
+
+def test_run_details_seed_full_recall_from_the_order_refit_labels_and_skipped_stability():
+    settings = {**_RUN_SETTINGS, "evaluators": ["logreg"]}
+    gt = {"strict": [0, 4], "lenient": [0, 4]}  # ks [1, 2, 3, 5]; FixedRank's order 0 1 3 4 5 2 holds 0 and 4 at k = 4
+    out = SelectorsTrack().run(FixedRank(), _fake_dataset("fp-order", gt), 1, settings, Context(seed=3))
+    assert out.outputs["ks"] == [1, 2, 3, 5] and out.scores["k_full_recall"] == 4.0, "from the order, not the k list"
+    assert {key[3] for key in sel._EVAL_CACHE} == {3} and len(sel._EVAL_CACHE) == 5, "evaluated with the job's seed"
+    # a supervised select() method: its stability refits get the labels of their rows
+    FixedSelect.seen = []
+    out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-sup", gt), 0, settings, Context())
+    refits = FixedSelect.seen[4:]
+    assert [r[:2] for r in refits] == [(2, 36)] * 3 and out.scores["stability"] == 1.0
+    # no ground truth and a stability k outside the k list: the projection falls back on the whole fit time
+    no_gt = {**settings, "stability_k": 4, "stability_budget_s": 100.0}
+    out = SelectorsTrack().run(FixedSelect(), _fake_dataset("fp-k4", None), 0, no_gt, Context())
+    assert out.scores["stability_k"] == 4.0 and "stability_skipped" not in out.outputs
+    out = SelectorsTrack().run(FixedRank(), _fake_dataset("fp-skip", None), 0, {**no_gt, "stability_budget_s": 1e-12},
+                               Context())
+    assert out.outputs["stability_skipped"].startswith("not computed: 3 refits at ")
+    assert not any(k.startswith(("stability", "kuncheva", "jaccard")) for k in out.scores)

@@ -71,6 +71,9 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "and 'X' is no dtype kind",
         "bench_core.tracks.selectors.x_validate_indices__mutmut_18": "whole floats kept as float64 instead of int64: "
         "the checks read the same, and the return converts to int64",
+        "bench_core.tracks.selectors.xǁSelectorsTrackǁrun__mutmut_118": "a rank() method's k_times is empty, so "
+        "k_times.get(k_stab, fit_time) is its fit_time too",
+        "bench_core.tracks.selectors.xǁSelectorsTrackǁ_recovery__mutmut_57": "float('NAN') is float('nan')",
     },
     "store": {
         "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "

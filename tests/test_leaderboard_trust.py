@@ -851,3 +851,12 @@ def test_json_golden_cells_references_overall_and_provenance():
         ',"devices":{"cpu":4,"cuda":1},"featbench":["0.1.0"],"profile":"standard","results":6,"span":{"wall_h":0.0,'
         '"worker_h":0.001},"stale":0},"schema":2,"source_changed":{},"stale":{},"track":"selectors","uninformative"'
         ':{}}')
+
+
+def test_provenance_names_unknown_commits_and_versions_and_the_default_profile():
+    a, b = rec("d", "a", 0, primary=0.5), rec("d", "a", 1, primary=0.6)
+    a["provenance"] = dict(a["provenance"], git_commit=None, featbench="0.2.0")
+    b["provenance"] = None
+    board = build([a, b])
+    assert board.profile == "" and board.provenance["profile"] == ""
+    assert board.provenance["commits"] == ["unknown"] and board.provenance["featbench"] == ["0.2.0", "unknown"]

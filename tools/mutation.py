@@ -57,7 +57,7 @@ SLOW = [
 ]
 
 #: Equivalent mutants (no test can tell them from the original: same output on every input), by mutmut's
-#: name, with the reason. They are left out of the score (``killed / (killed + survived - equivalent)``).
+#: name, with the reason. They are left out of the score: killed / (killed + survived + timed out - equivalent).
 EQUIVALENT: dict[str, dict[str, str]] = {
     "leaderboard": {
         **{f"bench_core.leaderboard.x_paired_p__mutmut_{i}": "asarray without dtype=float64: its callers pass "
@@ -172,8 +172,10 @@ def results(dest: Path, module: str, only: list[str]) -> dict[str, str]:
     return out
 
 
-# mutmut's exit codes (mutmut.stats.status_by_exit_code): a timeout counts as killed (the tests noticed), a
-# function no test reaches as survived
+# mutmut's exit codes (mutmut.stats.status_by_exit_code). A timeout is not counted as killed: on a loaded machine
+# a surviving mutant's full test run can overrun mutmut's limit (15 × the measured test time), so it counts as a
+# survivor until a re-run (``--rerun`` re-tests survivors and timeouts) decides it. A function no test reaches
+# counts as survived.
 _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "survived", 33: "survived", 36: "timeout", 24: "timeout",
            -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked", 34: "skipped",
            37: "caught by type check"}
@@ -181,8 +183,8 @@ _STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "survived", 33: "survived
 
 def score(verdicts: dict[str, str], equivalent: dict[str, str]) -> tuple[int, int, list[str], list[str], float]:
     """(killed, total, equivalent survivors, other survivors, score); equivalents are out of the total."""
-    killed = sum(v in ("killed", "timeout") for v in verdicts.values())
-    survivors = sorted(k for k, v in verdicts.items() if v == "survived")
+    killed = sum(v == "killed" for v in verdicts.values())
+    survivors = sorted(k for k, v in verdicts.items() if v in ("survived", "timeout"))
     equiv = [k for k in survivors if k in equivalent]
     rest = [k for k in survivors if k not in equivalent]
     total = killed + len(rest)
@@ -226,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         if args.rerun and dest.exists():
             refresh_tests(dest)
-            targets = [k for k, v in results(dest, module, only).items() if v == "survived"]
+            targets = [k for k, v in results(dest, module, only).items() if v in ("survived", "timeout")]
             print(f"== {name}: re-testing {len(targets)} surviving mutants of {module}", flush=True)
         else:
             dest = scratch_copy(dest)
@@ -239,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         verdicts = results(dest, module, only)
         killed, total, equiv, rest, sc = score(verdicts, EQUIVALENT.get(name, {}))
         other = dict(sorted(Counter(v for v in verdicts.values()
-                                    if v not in ("killed", "timeout", "survived")).items()))
+                                    if v not in ("killed", "survived")).items()))
         table.append((name, module + (f" ({part})" if part else ""), killed, total, len(equiv), other, sc))
         if rest:
             print(f"{name}: {len(rest)} surviving mutants (`mutmut show NAME` in {dest}):")

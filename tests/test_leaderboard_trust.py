@@ -872,3 +872,18 @@ def test_a_row_never_run_in_a_group_is_not_a_baseline_row_even_beside_baseline_c
     real = {r["variant"]: r for r in build(recs, reg, "standard").tracks["selectors"].overall[1]["rows"]}
     assert real["good"]["baseline"] is True
     assert (real["newm"]["baseline"], real["newm"]["ranked"], real["newm"]["applicable"]) == (False, 0, 2)
+
+
+def test_curves_are_the_mean_per_k_and_an_unknown_track_ranks_higher_first():
+    recs = [rec("d", "a", s, primary=0.5) for s in range(2)]
+    for r, lo in zip(recs, (0.6, 0.8)):
+        r["scores"].update({"bacc@k=1[logreg]": lo, "bacc@k=5[logreg]": 0.7, "bacc@k=5[extratrees]": None})
+    recs += [rec("d", "b", s, primary=0.4) for s in range(2)]
+    tb = build(recs, None, "quick").tracks["selectors"]
+    assert tb.curves == {"d": {"a": [(1.0, 0.7), (5.0, 0.7)]}}, "b has no curve points: no curve"
+    unknown = build([dict(r, track="mystery", scores={"primary": r["scores"]["auc_logk"]}) for r in recs], None,
+                    "quick").tracks["mystery"]
+    assert (unknown.primary, unknown.higher_is_better, unknown.columns, unknown.references) == ("primary", True, [],
+                                                                                                {"d": {}})
+    assert unknown.curves == {"d": {}} and [c.variant for c in unknown.datasets["d"]] == ["a", "b"]
+    assert [(c.variant, c.rank) for c in unknown.datasets["d"]] == [("a", 1.0), ("b", 2.0)], "0.5 beats 0.4"

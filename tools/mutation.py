@@ -70,6 +70,10 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "only hold variants applicable on an included dataset, so with none included there are no rows",
         **{f"bench_core.leaderboard.x__overall__mutmut_{i}": "the sort key of a row without a mean rank: such rows "
            "all sort last (first key), tied on the second key whatever it is, then by name" for i in (103, 109)},
+        "bench_core.leaderboard.x__build_track__mutmut_1": "the default profile of _build_track: its one caller, "
+        "build, always passes one",
+        **{f"bench_core.leaderboard.x__build_track__mutmut_{i}": "groups.get(key, None) or groups.get(key) for groups.get(key, []): "
+           "only tested for truth (if not group)" for i in (68, 70)},
         **{f"bench_core.leaderboard.x_mean_ci__mutmut_{i}": "asarray without dtype=float64: the values are numbers, "
            "and an empty list gives float64 anyway" for i in (4, 6)},
     },

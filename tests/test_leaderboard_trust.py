@@ -23,7 +23,7 @@ import pytest
 
 from bench_core.compare import compare
 from bench_core.leaderboard import (
-    build, critical_difference, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
+    build, critical_difference, mean_ci, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
 )
 from bench_core.store import Store
 from bench_core.tracks import TRACKS
@@ -686,3 +686,204 @@ def test_overall_rows_ties_na_cells_rounding_and_unknown_tracks():
     assert build(thirds, None, "quick").tracks["selectors"].overall[0]["title"] == "all datasets"
     unknown = [dict(r, track="mystery") for r in thirds]
     assert build(unknown, reg, "quick").tracks["mystery"].overall[0]["group"] == "all"
+
+
+# ------------------------------------------------------------------------------------------ mutation survivors
+# Golden cases for the overall table that the tests above left open (found by `make mutation`).
+
+
+def test_a_constant_paired_difference_gives_p_0_without_asking_scipy():
+    """scipy's ttest_rel warns (precision loss) on a zero-variance difference: paired_p answers first."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert paired_p([0.5, 0.75], [0.25, 0.5]) == 0.0 and paired_p([1.0, 2.0, 3.0], [1.5, 2.5, 3.5]) == 0.0
+        assert paired_p([0.5, 0.75, 0.25], [0.5, 0.75, 0.25]) == 1.0
+
+
+def test_overall_rows_baseline_marks_na_first_and_rounding():
+    """d1 lacks `nonnegative`, d2 has it. a: packaged baseline everywhere; b: baseline on d1 only; c: own
+    results; d: baseline on d2, never run on d1; e: needs `nonnegative`, so n/a on d1 (the first dataset); f: one
+    seed of two on d1 only."""
+    import warnings
+
+    vals = {"d1": {"a": 0.9, "b": 0.8, "c": 0.123456, "e": None, "d": None},
+            "d2": {"a": 0.9, "b": 0.8, "c": 0.123456, "d": 0.3, "e": 0.2}}
+    origin = {("d1", "a"), ("d2", "a"), ("d1", "b"), ("d2", "d")}
+    recs = [rec(ds, m, s, primary=v, origin="baseline" if (ds, m) in origin else None)
+            for ds, by_m in vals.items() for m, v in by_m.items() if v is not None for s in range(2)]
+    recs.append(rec("d1", "f", 0, primary=0.99))  # f: short of seeds on d1, never run on d2: never ranked
+    reg = FakeRegistry([_method(m) for m in "abcdf"] + [_method("e", requires=("nonnegative",))],
+                       [FakeCard("d1"), FakeCard("d2", properties=("nonnegative",))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty list along the way
+        (block,) = build(recs, reg, "quick").tracks["selectors"].overall
+    rows = {r["variant"]: r for r in block["rows"]}
+    assert {v: r["baseline"] for v, r in rows.items()} == {"a": True, "b": False, "c": False, "d": True, "e": False,
+                                                             "f": False}
+    assert (rows["e"]["applicable"], rows["e"]["ranked"], rows["e"]["mean_rank"]) == (1, 1, 4.0), \
+        "n/a on d1 is skipped, d2 still counts"
+    assert (rows["d"]["applicable"], rows["d"]["ranked"], rows["d"]["mean_rank"]) == (2, 1, 3.0)
+    assert rows["c"]["mean_primary"] == 0.1235 and rows["c"]["mean_rank"] == 4.0  # d1: 3rd of 3; d2: 5th of 5
+    assert (rows["f"]["mean_rank"], rows["f"]["mean_primary"], rows["f"]["ranked"]) == (None, None, 0)
+    assert [r["variant"] for r in block["rows"]] == ["a", "b", "d", "c", "e", "f"]
+    # a variant that applies nowhere in a group is left out of that group's table, and the next one stays
+    recs2, reg2 = _two_groups()
+    real = {r["variant"]: r for r in build(recs2, reg2, "standard").tracks["selectors"].overall[1]["rows"]}
+    assert sorted(real) == ["flaky", "good", "ok", "random"] and real["random"]["mean_rank"] == 4.0
+
+
+def _six_datasets():
+    """A first everywhere; B second on d1-d4, third on d5-d6; C the reverse; D runs on d1 only (best there)."""
+    recs = []
+    for i in range(1, 7):
+        vals = {"A": 0.9, "B": 0.8 if i <= 4 else 0.6, "C": 0.7 if i <= 4 else 0.75}
+        if i == 1:
+            vals["D"] = 0.95
+        recs += [rec(f"d{i}", m, s, primary=v) for m, v in vals.items() for s in range(2)]
+    return recs
+
+
+def test_friedman_golden_on_six_datasets_with_a_method_left_out():
+    """k = 3 (D is left out: ranked on 1 of 6), N = 6; ranks re-taken among A, B, C: rank sums 6, 14, 16.
+    χ² = 12 / (N k (k+1)) Σ R² − 3 N (k+1) = 12 / 72 · 488 − 72 = 9.3333; p = exp(−χ²/2) (2 df);
+    CD = 2.3437 · sqrt(12 / 36) = 1.3531 (q from Demšar 2006, Table 5: 2.343); B is 1.3333 behind A (within), C 1.6667 (not)."""
+    block = build(_six_datasets(), None, "quick").tracks["selectors"].overall[0]
+    f = block["friedman"]
+    assert f["tested"] and (f["k"], f["n"], f["left_out"]) == (3, 6, ["D"])
+    assert f["statistic"] == 9.3333 and f["p"] == float(f"{math.exp(-28 / 6):.4g}")
+    assert f["cd"] == round(critical_difference(3, 6), 4) == 1.3531
+    assert f["mean_ranks"] == {"A": 1.0, "B": 2.3333, "C": 2.6667}
+    assert {r["variant"]: r["within_cd"] for r in block["rows"]} == {"A": True, "B": True, "C": False, "D": None}
+
+
+def test_within_cd_is_inclusive(monkeypatch):
+    import bench_core.leaderboard as lb
+
+    gap = float(np.mean([2.0, 2.0, 2.0, 2.0, 3.0, 3.0])) - 1.0  # B's mean rank minus A's, as computed
+    monkeypatch.setattr(lb, "critical_difference", lambda k, n, alpha=lb.ALPHA: gap)
+    rows = build(_six_datasets(), None, "quick").tracks["selectors"].overall[0]["rows"]
+    assert {r["variant"]: r["within_cd"] for r in rows} == {"A": True, "B": True, "C": False, "D": None}
+
+
+def test_an_untested_group_still_lists_who_is_left_out_and_marks_nobody():
+    recs = [r for r in _six_datasets() if r["dataset"] in ("d1", "d2")]
+    recs = [r for r in recs if r["method"] != "C"]  # k = 2 (A, B) on N = 2; D on d1 only
+    block = build(recs, None, "quick").tracks["selectors"].overall[0]
+    assert block["friedman"] == {"k": 2, "n": 2, "tested": False, "left_out": ["D"],
+                                 "reason": "needs at least 3 methods on every dataset and 2 datasets"}
+    assert [("within_cd" in r, r["within_cd"]) for r in block["rows"]] == [(True, None)] * 3
+
+
+def test_mean_ci_leaves_out_missing_and_non_finite_values():
+    m, sd, half = mean_ci([0.5, None, float("nan"), 0.7, float("inf")])
+    assert (m, sd, half) == pytest.approx((0.6, math.sqrt(0.02), 12.706204736174707 * math.sqrt(0.02) / math.sqrt(2)))
+    nan_m, nan_sd, none = mean_ci([None, float("nan")])
+    assert math.isnan(nan_m) and math.isnan(nan_sd) and none is None
+
+
+def test_csv_golden_with_controls_failed_short_and_missing_cells():
+    """Every cell kind of the fixture of test_leaderboard_compare, with alpha and beta as controls. By hand:
+    d1 alpha 0.8/0.9/1.0: sd 0.1, ci95 4.3027 · 0.1 / √3 = 0.248414; beta 0.7 vs alpha: differences 0.1, 0.2,
+    0.3, t = 0.2 / (0.1 / √3) = 3.464, p (2 df) = 0.07418 ≥ 0.05: near the best; gamma 1 of 3 seeds: unranked,
+    no interval, its seed-0 fit (0.5 s) and peak (10 MiB); delta failed: no numbers; epsilon not run on d1."""
+    from test_leaderboard_compare import fixture_records
+
+    reg = FakeRegistry([_method(m, control={"alpha": "positive", "beta": "negative"}.get(m))
+                        for m in ("alpha", "beta", "gamma", "delta", "epsilon")], [FakeCard("d1"), FakeCard("d2")])
+    text = track_csv(build(fixture_records(), reg, "quick").tracks["selectors"])
+    assert text == (
+        "track,dataset,variant,method,method_version,control,rank,mean,sd,ci95,n_done,n_total,n_planned,complete,"
+        "p_best,near_best,statuses,auc_logk[logreg],auc_logk[extratrees],stability,f1_strict,f1_lenient,"
+        "k_full_recall,fit_s,peak_mb,note\n"
+        "selectors,d1,alpha,alpha,1,positive,1.0,0.9,0.1,0.248414,3,3,3,1,1.0,1,done=3,0.9,,0.5,,,,1.5,30.0,\n"
+        "selectors,d1,beta,beta,1,negative,2.0,0.7,0.0,0.0,3,3,3,1,0.07418,1,done=3,0.7,,,,,,1.5,30.0,\n"
+        "selectors,d1,gamma,gamma,1,,,0.95,0.0,,1,3,3,0,,0,done=1;timeout=2,0.95,,,,,,0.5,10.0,\n"
+        "selectors,d1,delta,delta,1,,,,,,0,3,3,0,,0,error=3,,,,,,,,,\n"
+        "selectors,d1,epsilon,epsilon,,,,,,,0,0,3,0,,0,,,,,,,,,,not run\n"
+        "selectors,d2,epsilon,epsilon,1,,1.0,0.9,0.0,0.0,3,3,3,1,1.0,1,done=3,0.9,,,,,,1.5,30.0,\n"
+        "selectors,d2,beta,beta,1,negative,2.0,0.65,0.0,0.0,3,3,3,1,0.0,0,done=3,0.65,,,,,,1.5,30.0,\n"
+        "selectors,d2,alpha,alpha,1,positive,3.0,0.6,0.0,0.0,3,3,3,1,0.0,0,done=3,0.6,,,,,,1.5,30.0,\n"
+        "selectors,d2,gamma,gamma,1,,4.0,0.5,0.0,0.0,3,3,3,1,0.0,0,done=3,0.5,,,,,,1.5,30.0,\n"
+        "selectors,d2,delta,delta,,,,,,,0,0,3,0,,0,,,,,,,,,,not run\n")
+
+
+def test_json_golden_cells_references_overall_and_provenance():
+    """By hand: a's stability 0.5/0.6/0.7 (mean 0.6), its interval the means of the bounds (0.4, 0.7), f1 1/3
+    rounded to 6 places, the skipped stability named (other outputs ignored), one of three results on CUDA; b has
+    2 of 3 seeds (mean (0.123456789 + 0.2) / 2 = 0.161728, sd 0.076543 / √2 = 0.054124, no p, tied last overall
+    as failed); references: bacc_all[logreg] 0.70/0.71/0.72: 0.71 ± 4.3027 · 0.01 / √3 = 0.024841; the timeout is
+    a packaged baseline result (not in the worker hours: 5 × 1 s = 0.001 h)."""
+    recs = []
+    for s, v in enumerate([0.8, 0.9, 1.0]):
+        r = rec("d", "a", s, primary=v)
+        r["scores"].update({"stability": 0.5 + 0.1 * s, "stability_lower": 0.4, "stability_upper": 0.6 + 0.1 * s,
+                            "bacc_all[logreg]": 0.7 + 0.01 * s, "bacc_all[extratrees]": 0.75, "f1_strict": 1 / 3})
+        recs.append(r)
+    recs[0]["outputs"] = {"stability_skipped": "too slow", "other": "x"}
+    recs[2]["provenance"]["device"] = "cuda:0"
+    recs += [rec("d", "b", 0, primary=0.123456789), rec("d", "b", 1, primary=0.2), rec("d", "b", 2, status="timeout")]
+    recs[-1]["origin"] = "baseline"
+    board = build(recs, None, "standard")
+    got = json.loads(json.dumps(track_json(board, board.tracks["selectors"]), sort_keys=True))
+    assert got == json.loads(
+        '{"datasets":{"d":{"cells":[{"baseline":false,"ci95":0.248414,"complete":true,"control":null,"dataset":"d",'
+        '"devices":{"cpu":2,"cuda":1},"fit_s":1.5,"intervals":{"stability":[0.4,0.7]},"mean":0.9,"method":"a","meth'
+        'od_version":"1","n_done":3,"n_planned":3,"n_total":3,"near_best":true,"note":"","omitted":{"stability":"to'
+        'o slow"},"p_best":1.0,"peak_mb":30.0,"rank":1.0,"sd":0.1,"secondary":{"auc_logk[extratrees]":null,"auc_log'
+        'k[logreg]":0.9,"f1_lenient":null,"f1_strict":0.333333,"k_full_recall":null,"stability":0.6},"statuses":{"d'
+        'one":3},"values":[[0,0.8],[1,0.9],[2,1.0]],"variant":"a"},{"baseline":false,"ci95":null,"complete":false,"'
+        'control":null,"dataset":"d","devices":{"cpu":2},"fit_s":1.0,"intervals":{},"mean":0.161728,"method":"b","m'
+        'ethod_version":"1","n_done":2,"n_planned":3,"n_total":3,"near_best":false,"note":"","omitted":{},"p_best":'
+        'null,"peak_mb":20.0,"rank":null,"sd":0.054124,"secondary":{"auc_logk[extratrees]":null,"auc_logk[logreg]":'
+        '0.161728,"f1_lenient":null,"f1_strict":null,"k_full_recall":null,"stability":null},"statuses":{"done":2,"t'
+        'imeout":1},"values":[[0,0.123457],[1,0.2]],"variant":"b"}],"fingerprint":"fp-d00000000000000000000","refer'
+        'ences":{"bacc_all[extratrees]":{"ci95":0.0,"mean":0.75},"bacc_all[logreg]":{"ci95":0.024841,"mean":0.71}}}'
+        '},"overall":[{"datasets":["d"],"excluded":[],"friedman":{"k":2,"left_out":[],"n":1,"reason":"needs at leas'
+        't 3 methods on every dataset and 2 datasets","tested":false},"group":"all","rows":[{"applicable":1,"baseli'
+        'ne":false,"control":null,"failed":0,"mean_primary":0.9,"mean_rank":1.0,"method":"a","position":1,"ranked":'
+        '1,"variant":"a","wins":1,"within_cd":null},{"applicable":1,"baseline":false,"control":null,"failed":1,"mea'
+        'n_primary":null,"mean_rank":2.0,"method":"b","position":2,"ranked":1,"variant":"b","wins":0,"within_cd":nu'
+        'll}],"title":"all datasets"}],"planned_seeds":{"d":[0,1,2]},"primary":{"description":"normalized area unde'
+        'r balanced accuracy vs log k, mean over the fixed evaluators","higher_is_better":true,"name":"auc_logk"},"'
+        'profile":"standard","protocol_version":2,"provenance":{"baseline_results":1,"commits":["abc123def4567890"]'
+        ',"devices":{"cpu":4,"cuda":1},"featbench":["0.1.0"],"profile":"standard","results":6,"span":{"wall_h":0.0,'
+        '"worker_h":0.001},"stale":0},"schema":2,"source_changed":{},"stale":{},"track":"selectors","uninformative"'
+        ':{}}')
+
+
+def test_provenance_names_unknown_commits_and_versions_and_the_default_profile():
+    a, b = rec("d", "a", 0, primary=0.5), rec("d", "a", 1, primary=0.6)
+    a["provenance"] = dict(a["provenance"], git_commit=None, featbench="0.2.0")
+    b["provenance"] = None
+    board = build([a, b])
+    assert board.profile == "" and board.provenance["profile"] == ""
+    assert board.provenance["commits"] == ["unknown"] and board.provenance["featbench"] == ["0.2.0", "unknown"]
+
+
+def test_a_row_never_run_in_a_group_is_not_a_baseline_row_even_beside_baseline_cells():
+    recs, reg = _two_groups()
+    for r in recs:
+        if r["method"] == "good" and r["dataset"] in ("r1", "r2"):
+            r["origin"] = "baseline"
+    recs += [rec("s1", "newm", s, primary=0.6) for s in range(3)]
+    reg.methods["selectors"]["newm"] = SimpleNamespace(obj=_method("newm"))
+    real = {r["variant"]: r for r in build(recs, reg, "standard").tracks["selectors"].overall[1]["rows"]}
+    assert real["good"]["baseline"] is True
+    assert (real["newm"]["baseline"], real["newm"]["ranked"], real["newm"]["applicable"]) == (False, 0, 2)
+
+
+def test_curves_are_the_mean_per_k_and_an_unknown_track_ranks_higher_first():
+    recs = [rec("d", "a", s, primary=0.5) for s in range(2)]
+    for r, lo in zip(recs, (0.6, 0.8)):
+        r["scores"].update({"bacc@k=1[logreg]": lo, "bacc@k=5[logreg]": 0.7, "bacc@k=5[extratrees]": None})
+    recs += [rec("d", "b", s, primary=0.4) for s in range(2)]
+    tb = build(recs, None, "quick").tracks["selectors"]
+    assert tb.curves == {"d": {"a": [(1.0, 0.7), (5.0, 0.7)]}}, "b has no curve points: no curve"
+    unknown = build([dict(r, track="mystery", scores={"primary": r["scores"]["auc_logk"]}) for r in recs], None,
+                    "quick").tracks["mystery"]
+    assert (unknown.primary, unknown.higher_is_better, unknown.columns, unknown.references) == ("primary", True, [],
+                                                                                                {"d": {}})
+    assert unknown.curves == {"d": {}} and [c.variant for c in unknown.datasets["d"]] == ["a", "b"]
+    assert [(c.variant, c.rank) for c in unknown.datasets["d"]] == [("a", 1.0), ("b", 2.0)], "0.5 beats 0.4"

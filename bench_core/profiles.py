@@ -66,7 +66,8 @@ PROFILES: dict[str, Profile] = {
         Profile(
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,
             description="the committed leaderboards: every dataset available, 3 seeds, budgeted for 2 cores",
-            track_settings={"selectors": {"stability_budget_s": 45.0}},
+            track_settings={"selectors": {"stability_budget_s": 45.0},
+                            "saes": {"widths": [4, 8]}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

@@ -28,8 +28,12 @@ Protocol (version 2)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
 
-1. **L0 targets**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the method's
-   ``width`` param, default 4).
+1. **L0 targets and widths**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the
+   method's ``width`` param). A profile's ``widths`` (``standard``: {4, 8}) runs every method that has a
+   ``width`` parameter once per listed width, each width its own jobs and leaderboard row
+   (``topk``, ``topk[width=8]``; :meth:`SAEsTrack.expand_params`); an empty list (``smoke``, ``quick``) runs the
+   method's own default (4 for the built-in SAEs). An explicit variant ``--method 'topk[width=16]'`` runs
+   as given.
 2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens``,
    ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted on all training rows; ``"penalty"``
    methods are calibrated: ``calib_steps`` bisection probes in log space, each a full-budget fit on the
@@ -73,7 +77,7 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    harness's per-job ``memory.peak_delta_mb`` (the leaderboard's ``peak MiB``); ``outputs["activation_mb"]``
    is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
-Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``,
+Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``,
 ``splice_model``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
 every job key.
 
@@ -82,7 +86,10 @@ Versions
 - 1: no probing, consistency or throughput scores.
 - 2: probing (step 3), consistency (step 5), throughput (step 6). The fits and their seeds are unchanged, so
   the scores version 1 had are the same; version-1 results lack the new ones (and their job keys lack the
-  new settings), so they are rerun, never mixed in.
+  new settings), so they are rerun, never mixed in. (The class attribute stayed 1 through version 2; the new
+  settings in every job key kept the two apart.)
+- 3: the ``widths`` setting (step 1), and a ``standard`` profile sized for its budget (see
+  :mod:`bench_core.profiles`). The protocol of a job is otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -346,7 +353,7 @@ class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
-    protocol_version = 1
+    protocol_version = 3
     task = "activations"
     #: planted data (with its recorded dictionary) and real activations get separate overall tables
     ground_truth_property = "planted_dictionary"
@@ -373,6 +380,7 @@ class SAEsTrack(Track):
     def default_settings(self) -> dict[str, Any]:
         return {
             "l0_targets": [8, 16, 32, 64],
+            "widths": [],
             "tokens": 400_000,
             "batch_size": 1024,
             "calib_steps": 6,
@@ -383,6 +391,14 @@ class SAEsTrack(Track):
             "probe_selector": "anova_f",
             "consistency_l0": [16],
         }
+
+    def expand_params(self, method_cls, params: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Protocol step 1: one variant per width of the profile's ``widths`` for a method with a ``width``
+        parameter; every other method (or an empty ``widths``) as given."""
+        widths = settings.get("widths") or []
+        if "width" not in method_cls.params or not widths:
+            return [dict(params)]
+        return [{**params, "width": w} for w in widths]
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [("mcc_auc", "MCC AUC"), ("consistency", "seed MCC"), ("train_tokens_per_s", "tokens/s"),

@@ -67,7 +67,9 @@ PROFILES: dict[str, Profile] = {
             name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,
             description="the committed leaderboards: every dataset available, 3 seeds, budgeted for 2 cores",
             track_settings={"selectors": {"stability_budget_s": 45.0},
-                            "saes": {"widths": [4, 8]}},
+                            # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, a token budget sized by measured
+                            # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget")
+                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

@@ -69,7 +69,10 @@ PROFILES: dict[str, Profile] = {
             # 10 stability refits with 22.5 s for all of them: the same cut-off per refit (2.25 s) as the former
             # 20 refits in 45 s, so the same cells get a stability score, for half the refits' cost; the CI of
             # the stability is about 1.4x wider (see the selectors track's docstring, protocol step 5)
-            track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5}},
+            track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5},
+                            # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, a token budget sized by measured
+                            # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget")
+                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

@@ -30,6 +30,7 @@ six ``B × d × m`` matmuls; this one costs about one (see ``benchmarks/test_ben
 
 from __future__ import annotations
 
+import abc
 import math
 import time
 from typing import Any, ClassVar
@@ -116,10 +117,11 @@ def normalized_mse(x: torch.Tensor, xhat: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------ base class
 
 
-class TrainedSAE(SAE):
+class TrainedSAE(SAE, metaclass=abc.ABCMeta):
     """Base of the SAEs trained by the shared loop (see the module docstring).
 
-    Subclasses implement :meth:`forward_train` ``(xs) -> (x̂, loss)`` on a scaled batch and
+    Subclasses must implement :meth:`forward_train` ``(xs) -> (x̂, loss)`` on a scaled batch (an abstract
+    method: a subclass without it cannot be instantiated) and
     :meth:`encode_scaled` ``(xs) -> z`` (codes for evaluation; defaults to a ReLU encoder), and may override
     :meth:`extra_parameters`, :meth:`after_step` and :meth:`decode_scaled`. Their params should include
     ``width`` (a multiple of ``d``) and ``lr``.
@@ -149,9 +151,9 @@ class TrainedSAE(SAE):
         """Additional trainable tensors (e.g. thresholds, a gate), keyed by name."""
         return {}
 
+    @abc.abstractmethod
     def forward_train(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x̂, loss)`` of one scaled training batch ``xs`` (autograd on ``self.p``)."""
-        raise NotImplementedError
 
     def after_step(self, xs: torch.Tensor) -> None:
         """Called after each optimiser step (bookkeeping such as dead-latent counters)."""

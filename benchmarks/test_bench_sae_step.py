@@ -10,6 +10,19 @@ Shape: d = 384, width 3,072, batch 4,096, k = 32, fp32, two threads. Measured in
   ``∂W_enc`` and an ``embedding_bag`` decoder. JumpReLU is measured after its threshold has been set so that
   about k latents per row are active (the state a calibrated JumpReLU trains in).
 
+* ``sparsify_topk``: the anchor, EleutherAI's ``sparsify`` (PyPI ``eai-sparsify``), its CPU path: the
+  ``FusedEncoder`` autograd function of ``sparsify/fused_encoder.py`` (dense encoder, ``torch.topk``, a
+  backward over the k selected pairs: ``embedding_bag`` for ``∂x``, ``index_add_`` of per-pair outer products
+  for ``∂W_enc``) and its eager decoder (``sparsify.utils.eager_decode``: ``F.embedding_bag`` over the active
+  atoms; the Triton decoder is GPU-only). It is timed only where ``eai-sparsify`` is installed. It is a
+  benchmark-only extra and not a project dependency: its package ``__init__`` imports its trainer, which
+  needs ``datasets`` (with ``pyarrow``, ``pandas``), ``accelerate``, ``einops``, ``natsort``,
+  ``schedulefree`` and ``simple-parsing``; nothing is downloaded from a hub on install or import. So that
+  those are not needed, install it with ``pip install --no-deps eai-sparsify``: the module
+  ``fused_encoder.py`` (which imports only torch) is loaded from the installed files without running the
+  package ``__init__``, and the eager decoder, one ``F.embedding_bag`` call that ``sparsify.utils`` defines
+  (that module imports ``accelerate``), is called with the same arguments here.
+
 Run: ``python -m pytest benchmarks/test_bench_sae_step.py --benchmark-enable -q``, or
 ``python benchmarks/test_bench_sae_step.py`` to print the ratios (target: TopK ≤ 0.5 × the reference). Nothing
 is asserted about time; the tests check that each step's gradients are finite.
@@ -71,6 +84,37 @@ def make_trained(name: str, device="cpu"):
     return sae, x
 
 
+def sparsify_fused_encoder():
+    """``sparsify.fused_encoder.fused_encoder`` loaded from the installed ``eai-sparsify`` files without its
+    package ``__init__`` (see the module docstring); ``None`` when it is not installed."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("sparsify")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(list(spec.submodule_search_locations)[0]) / "fused_encoder.py"
+    if not path.is_file():
+        return None
+    mod_spec = importlib.util.spec_from_file_location("_featbench_sparsify_fused_encoder", path)
+    mod = importlib.util.module_from_spec(mod_spec)
+    mod_spec.loader.exec_module(mod)
+    return mod.fused_encoder
+
+
+def sparsify_step(fused_encoder, state):
+    """One TopK step the way ``sparsify.SparseCoder`` computes it on the CPU: ``fused_encoder`` on the centred
+    input, then the eager decoder ``embedding_bag(top_indices, W_dec, per_sample_weights=top_acts)``."""
+    x, W_enc, b_enc, W_dec, b_dec = state
+    for t in (W_enc, b_enc, W_dec, b_dec):
+        t.grad = None
+    top_acts, top_indices, _pre = fused_encoder(x - b_dec, W_enc, b_enc, K, "topk")
+    xhat = torch.nn.functional.embedding_bag(top_indices, W_dec, per_sample_weights=top_acts, mode="sum") + b_dec
+    loss = (x - xhat).pow(2).sum(1).mean()
+    loss.backward()
+    return loss
+
+
 def trained_step(sae, x):
     for t in sae.p.values():
         t.grad = None
@@ -108,6 +152,20 @@ def test_bench_trained_step(benchmark, name):
         assert sae.p[key].grad is not None and torch.isfinite(sae.p[key].grad).all(), key
 
 
+def test_bench_sparsify_topk(benchmark):
+    fused_encoder = sparsify_fused_encoder()
+    if fused_encoder is None:
+        pytest.skip("eai-sparsify is not installed (pip install --no-deps eai-sparsify)")
+    state = make_reference()
+    loss = benchmark.pedantic(lambda: sparsify_step(fused_encoder, state), rounds=3, warmup_rounds=1)
+    assert torch.isfinite(loss)
+    # the same loss as the dense reference step on the same parameters (both are TopK with a ReLU)
+    ref = dense_reference_step(make_reference())
+    assert float(loss) == pytest.approx(float(ref), rel=1e-4)
+    for t in state[1:]:
+        assert t.grad is not None and torch.isfinite(t.grad).all()
+
+
 def _time(fn, rounds=5):
     fn()
     best = float("inf")
@@ -142,6 +200,13 @@ def main(device="cpu", rounds=5):  # pragma: no cover - a measurement script
         sae, xx = make_trained(name, device)
         t = timed(lambda: trained_step(sae, xx))
         print(f"{name:10s} step: {t * 1e3:.2f} ms = {t / ref:.2f} x the reference")
+    fused_encoder = sparsify_fused_encoder()
+    if fused_encoder is None:
+        print("sparsify: not installed (pip install --no-deps eai-sparsify)")
+    else:
+        sp_state = make_reference(device)
+        t = timed(lambda: sparsify_step(fused_encoder, sp_state))
+        print(f"sparsify TopK step (fused encoder, eager decoder): {t * 1e3:.2f} ms = {t / ref:.2f} x the reference")
 
 
 if __name__ == "__main__":  # pragma: no cover

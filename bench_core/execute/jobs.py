@@ -131,15 +131,25 @@ def method_source_hash(cls: type[Method]) -> str | None:
 
 
 def method_variants(cls: type[Method], profile: Profile) -> list[dict[str, Any]]:
-    """Parameter dicts to run for ``cls`` under ``profile``: the defaults, or the sweep grid if it sweeps."""
+    """Parameter dicts to run for ``cls`` under ``profile``: the defaults, or the sweep grid if it sweeps,
+    each expanded by the method's track under the profile's settings (:meth:`Track.expand_params`)."""
+    from bench_core.tracks import TRACKS
+
     base = {**cls.params, **cls.profile_params.get(profile.name, {})}
     if not (profile.sweep and cls.grid):
-        return [base]
-    names = sorted(cls.grid)
-    out = []
-    for values in itertools.product(*(cls.grid[n] for n in names)):
-        out.append({**base, **dict(zip(names, values))})
-    return out
+        grid = [base]
+    else:
+        names = sorted(cls.grid)
+        grid = [{**base, **dict(zip(names, values))} for values in itertools.product(*(cls.grid[n] for n in names))]
+    track = TRACKS.get(cls.kind)
+    if track is None:
+        return grid
+    settings = track_settings(track, profile)
+    out: dict[str, dict[str, Any]] = {}
+    for params in grid:
+        for p in track.expand_params(cls, params, settings):
+            out.setdefault(canonical_json(p), p)
+    return list(out.values())
 
 
 def make_spec(

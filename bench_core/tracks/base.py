@@ -366,6 +366,15 @@ class Track(abc.ABC):
         """Protocol settings before the profile's overrides (see :mod:`bench_core.profiles`)."""
         return {}
 
+    def expand_params(self, method_cls: type[Method], params: Mapping[str, Any],
+                      settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The parameter variants the protocol runs for one parameter dict of a plain method name, under the
+        profile's ``settings``: by default ``[params]``. A track whose protocol sweeps a method parameter as
+        separate leaderboard rows (the SAE track's ``widths``) returns one dict per value; each becomes its
+        own jobs and row, labelled by :func:`variant_id` like any variant. An explicit variant
+        (``--method name[p=v]``) is run as given, never expanded."""
+        return [dict(params)]
+
     def applicable(self, method_cls: type[Method], card: "Card") -> str | None:
         """``None`` if the method can run on the dataset, else the reason it cannot (never run, shown n/a)."""
         if card.task != self.task:

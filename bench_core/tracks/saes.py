@@ -28,14 +28,20 @@ Protocol (version 2)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
 
-1. **L0 targets**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the method's
-   ``width`` param, default 4).
+1. **L0 targets and widths**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the
+   method's ``width`` param). A profile's ``widths`` (``standard``: {4, 8}) runs every method that has a
+   ``width`` parameter once per listed width, each width its own jobs and leaderboard row
+   (``topk``, ``topk[width=8]``; :meth:`SAEsTrack.expand_params`); an empty list (``smoke``, ``quick``) runs the
+   method's own default (4 for the built-in SAEs). An explicit variant ``--method 'topk[width=16]'`` runs
+   as given.
 2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens``,
    ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted on all training rows; ``"penalty"``
-   methods are calibrated: ``calib_steps`` bisection probes in log space, each a full-budget fit on the
-   training rows minus a held-out slice (their last ``calib_holdout`` fraction) whose L0 is measured on the
-   slice (probes are shared between targets); the probe whose held-out L0 is closest to the target (in log)
-   is the fitted model (no refit: the L0 of a penalty depends on the training length, so a shorter
+   methods are calibrated (:func:`calibrate_penalty`): a safeguarded secant search in (log value, log L0),
+   at most ``calib_steps`` probes per target, stopping once a probe is within ``calib_tol`` of the target;
+   each probe a full-budget fit on the training rows minus a held-out slice (their last ``calib_holdout``
+   fraction) whose L0 is measured on the slice; probes are shared between targets (every probe of the job
+   brackets every target); the probe whose held-out L0 is closest to the target (in log) is the fitted
+   model (no refit: the L0 of a penalty depends on the training length, so a shorter
    calibration would not transfer). ``fit_time_s`` sums the fit times of the evaluated models.
 3. **Evaluate** on the evaluation rows, streaming in batches of ``eval_batch`` (never more than one batch of
    reconstructions in memory): the scores of :class:`bench_core.metrics.sae.SAEEvaluator` (FVU centred,
@@ -73,16 +79,44 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    harness's per-job ``memory.peak_delta_mb`` (the leaderboard's ``peak MiB``); ``outputs["activation_mb"]``
    is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
-Settings (``l0_targets``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_holdout``, ``eval_batch``,
+Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_tol``, ``calib_holdout``,
+``eval_batch``,
 ``splice_model``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
 every job key.
+
+Standard budget
+---------------
+``standard`` must finish within 60 minutes on 2 cores (``-j 2``, one thread per worker) with every job under
+the profile's 150 s job limit and 30 s step limit. Measured single-threaded CPU seconds of sample jobs at
+50,000 training tokens (planted_main, under a load average of 10-17 on this 2-core machine, so on the high
+side): TopK 12.3 (width 4) and 18.7 (width 8); at width 8 BatchTopK 27.1, Matryoshka 36.0, ReLU+L1 51.5
+(8 calibration probes), decoder-norm L1 51.6, JumpReLU 38.9 (10 probes), Gated 82.9 (7 probes, the largest
+job); about 6-9 of each is the four evaluations (MCC's Hungarian matching on 4,096 planted directions
+included), the rest is fits. The standard settings (``tokens`` 40,960 in batches of 512, ``calib_steps`` 6
+with ``calib_tol`` 0.1, ``consistency_l0`` {16}, the full evaluation rows of each card) project, per seed,
+to about 640 CPU-s on planted_main (penalty methods ~300, k-methods ~170, classical ~110, controls and
+top-AFA ~50; width 4 taken as 0.6 × width 8), about 510 on planted_toy and about 220 on digits_mlp_l1 and
+planted_quick together, i.e. about 4,100 CPU-s for the 3 seeds, 34 minutes on two workers; the largest
+job (Gated, width 8) about 70 CPU-s, under half the job limit. The
+transformer tier (``minilm_l3_tokens``) is in the ``full`` tier, not ``standard``: its evaluation (splice
+fidelity through blocks 4-6 and k-sparse probing over 16,600 training and 7,100 evaluation tokens) costs
+about 8.5 CPU-s per L0 target whatever the budget, about 54 CPU-s per job before any training, which alone
+would be about 5,000 CPU-s for its 93 standard jobs. Run it with ``--profile full`` or name it with
+``--dataset minilm_l3_tokens``.
 
 Versions
 --------
 - 1: no probing, consistency or throughput scores.
 - 2: probing (step 3), consistency (step 5), throughput (step 6). The fits and their seeds are unchanged, so
   the scores version 1 had are the same; version-1 results lack the new ones (and their job keys lack the
-  new settings), so they are rerun, never mixed in.
+  new settings), so they are rerun, never mixed in. (The class attribute stayed 1 through version 2; the new
+  settings in every job key kept the two apart.)
+- 3: the ``widths`` setting (step 1); the penalty calibration (step 2) is a safeguarded secant search whose
+  probes inform every target, with an early stop at ``calib_tol`` (version 2: independent bisections per
+  target, ``calib_steps`` probes each, probes shared only along common prefixes), which matches the L0
+  targets more closely in fewer fits; a ``standard`` profile sized for its 60-minute budget on 2 cores (see
+  :mod:`bench_core.profiles`). Splice fidelity computes the SAE-independent embeddings once per job (the
+  same numbers).
 """
 
 from __future__ import annotations
@@ -215,31 +249,64 @@ def calibration_rows(X, settings: Mapping[str, Any]):
 
 def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context,
                       memo: dict) -> tuple[SAE, float, float, list]:
-    """Protocol step 2 for ``"penalty"`` methods: bisection on log(value) within ``penalty_range`` so that
-    the L0 on the held-out slice of the training rows matches ``target``. Each probe is a full-budget fit on
-    the training rows minus the slice; fits are memoised by value within the job (the targets share their
-    first probes). Returns the fit whose held-out L0 is closest to the target in log, its value, its
-    held-out L0 and the trace ``[(value, held-out L0), ...]``."""
+    """Protocol step 2 for ``"penalty"`` methods: a safeguarded secant search on (log value, log held-out L0)
+    within ``penalty_range`` so that the L0 on the held-out slice of the training rows matches ``target``.
+
+    Each probe is a full-budget fit on the training rows minus the slice, memoised by value within the job
+    (``memo``), and **every probe of the job informs every target**: the bracket of ``target`` is the largest
+    probed value whose L0 is above it (too dense) and the smallest whose L0 is at most it (the range ends when
+    none is). The next probe interpolates log L0 linearly in log value between the bracket's two probes (L0
+    is close to a power of the penalty), kept inside the middle 80 % of the bracket; without two probes with
+    a nonzero L0 on both sides it is the bracket's midpoint (bisection). The search stops after
+    ``calib_steps`` probes for this target, as soon as a probe's L0 is within ``calib_tol`` (relative) of
+    the target, or when the bracket is narrower than 1/32 of the range (log): the target lies beyond a range
+    end (the method cannot reach it within ``penalty_range``) or at a jump of L0. Returns the probe whose held-out L0 is closest to the target in log (over every probe of the
+    job), its value, its held-out L0, the trace ``[(value, held-out L0), ...]`` of this target's probes and
+    the fit seconds of the chosen probe."""
     fit_rows, hold = calibration_rows(X, settings)
-    lo, hi = (math.log(v) for v in type(method).penalty_range)
+    lo_end, hi_end = (math.log(v) for v in type(method).penalty_range)
     budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
-    trace, best = [], None
-    for i in range(int(settings["calib_steps"])):
-        mid = round(0.5 * (lo + hi), 12)
+    tol = math.log1p(float(settings.get("calib_tol", 0.0)))
+    log_t = math.log(target)
+
+    def gap(l0: float) -> float:
+        return abs(math.log(max(l0, 1e-3)) - log_t)
+
+    def probe(mid: float) -> float:
+        mid = round(mid, 12)
         if mid not in memo:
             sae, ft = fit_one(method, fit_rows, budget, ctx, **{method.sparsity_param: math.exp(mid)})
             memo[mid] = (sae, ft, batch_l0(sae, hold, int(settings["eval_batch"])))
             ctx.step(f"calibration fit {method.sparsity_param}={math.exp(mid):.3g}")
-        sae, ft, l0 = memo[mid]
-        trace.append((math.exp(mid), l0))
-        gap = abs(math.log(max(l0, 1e-3)) - math.log(target))
-        if best is None or gap < best[0]:
-            best = (gap, sae, math.exp(mid), l0, ft)
-        if l0 > target:
-            lo = mid  # too dense: a larger penalty
-        else:
-            hi = mid
-    return best[1], best[2], best[3], trace, best[4]
+        trace.append((math.exp(mid), memo[mid][2]))
+        return mid
+
+    def best():
+        return min(memo.items(), key=lambda kv: (gap(kv[1][2]), kv[0]))
+
+    trace: list = []
+    for _ in range(int(settings["calib_steps"])):
+        if memo and gap(best()[1][2]) <= tol:
+            break
+        dense = [(v, e[2]) for v, e in memo.items() if e[2] > target]
+        sparse = [(v, e[2]) for v, e in memo.items() if e[2] <= target]
+        lo, l0_lo = max(dense) if dense else (lo_end, None)
+        hi, l0_hi = min(sparse) if sparse else (hi_end, None)
+        if hi <= lo:  # L0 not monotone in the value here: bisect the whole range
+            lo, l0_lo, hi, l0_hi = lo_end, None, hi_end, None
+        if hi - lo < (hi_end - lo_end) / 32:  # the bracket has shrunk onto a range end or a step of L0
+            break
+        mid = 0.5 * (lo + hi)
+        if l0_lo is not None and l0_hi is not None and l0_hi > 0:
+            a, b = math.log(l0_lo), math.log(l0_hi)
+            if a > b:
+                mid = lo + (a - log_t) / (a - b) * (hi - lo)
+                mid = min(max(mid, lo + 0.1 * (hi - lo)), hi - 0.1 * (hi - lo))
+        if round(mid, 12) in memo:  # the bracket has collapsed onto a probe
+            break
+        probe(mid)
+    value, (sae, ft, l0) = best()
+    return sae, math.exp(value), l0, trace, ft
 
 
 def eval_batches(dataset: "Dataset", test_idx: np.ndarray, batch: int) -> list[np.ndarray]:
@@ -269,10 +336,12 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
              splice: tuple | None = None) -> dict[str, float]:
     """Protocol step 3, streaming over the evaluation batches of :func:`eval_batches`.
 
-    ``splice = (runner, layer, mean)`` adds splice fidelity on token data (a model registered with
+    ``splice = (runner, layer, mean[, memo])`` adds splice fidelity on token data (a model registered with
     ``register.add_model``): per batch of whole documents, the sentence embeddings of the rest of the model
     run from the original activations (E), from the reconstructions (E_sae) and from the training mean
-    (mean ablation, E_abl); ``splice_cosine`` = mean over documents of cos(E, E_sae) and
+    (mean ablation, E_abl). E and E_abl do not depend on the SAE: with a ``memo`` dict (one per job, from
+    :func:`splice_runner`) they are computed once per batch and reused by the job's later evaluations (the
+    same model on the same inputs: the same numbers, a third of the model runs). ``splice_cosine`` = mean over documents of cos(E, E_sae) and
     ``splice_recovered`` = 1 − Σ(1 − cos(E, E_sae)) / Σ(1 − cos(E, E_abl)) (1: the splice changes nothing;
     0: as bad as mean ablation)."""
     import torch
@@ -298,13 +367,17 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
         xh = _check_output("decode", sae.decode(z), shape=tuple(x.shape))
         ev.update(x, z, xh, None if fired is None else fired[rows])
         if splice is not None:
-            runner, layer, mean = splice
+            runner, layer, mean, *rest = splice
+            memo = rest[0] if rest else {}
             doc = dataset.arrays["doc"][test_idx[rows]]
             pos = dataset.arrays["position"][test_idx[rows]]
-            xn = x.detach().cpu().numpy()
-            E = runner.sentence_embeddings_from_layer(layer, xn, doc, pos)
+            key = (int(rows[0]), len(rows))
+            if key not in memo:
+                xn = x.detach().cpu().numpy()
+                memo[key] = (runner.sentence_embeddings_from_layer(layer, xn, doc, pos),
+                             runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos))
+            E, Ea = memo[key]
             Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy(), doc, pos)
-            Ea = runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos)
             cs, ca = _row_cos(E, Es), _row_cos(E, Ea)
             sp_sum += float(cs.sum())
             sp_gap += float((1 - cs).sum())
@@ -330,8 +403,9 @@ def _row_cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
 
 
 def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
-    """``(runner, layer, training mean)`` for token data that names its layer and has ``doc``/``position``
-    arrays, when the profile's ``splice_model`` is set; else ``None``."""
+    """``(runner, layer, training mean, memo)`` for token data that names its layer and has
+    ``doc``/``position`` arrays, when the profile's ``splice_model`` is set; else ``None``. ``memo`` (an empty
+    dict) holds the SAE-independent embeddings of :func:`evaluate` for the job."""
     name = settings.get("splice_model")
     layer = dataset.info.get("layer")
     if not name or layer is None or "doc" not in dataset.arrays or "position" not in dataset.arrays:
@@ -339,14 +413,14 @@ def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
     from bench_core.registry import model
 
     mean = X_train.double().mean(0).float().cpu().numpy()
-    return (model(name)(), int(layer), mean)
+    return (model(name)(), int(layer), mean, {})
 
 
 class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
-    protocol_version = 1
+    protocol_version = 3
     task = "activations"
     #: planted data (with its recorded dictionary) and real activations get separate overall tables
     ground_truth_property = "planted_dictionary"
@@ -373,9 +447,11 @@ class SAEsTrack(Track):
     def default_settings(self) -> dict[str, Any]:
         return {
             "l0_targets": [8, 16, 32, 64],
+            "widths": [],
             "tokens": 400_000,
             "batch_size": 1024,
             "calib_steps": 6,
+            "calib_tol": 0.1,
             "calib_holdout": 0.1,
             "eval_batch": 2048,
             "splice_model": "minilm",
@@ -383,6 +459,14 @@ class SAEsTrack(Track):
             "probe_selector": "anova_f",
             "consistency_l0": [16],
         }
+
+    def expand_params(self, method_cls, params: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Protocol step 1: one variant per width of the profile's ``widths`` for a method with a ``width``
+        parameter; every other method (or an empty ``widths``) as given."""
+        widths = settings.get("widths") or []
+        if "width" not in method_cls.params or not widths:
+            return [dict(params)]
+        return [{**params, "width": w} for w in widths]
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [("mcc_auc", "MCC AUC"), ("consistency", "seed MCC"), ("train_tokens_per_s", "tokens/s"),

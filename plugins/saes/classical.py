@@ -5,6 +5,7 @@ L0) and produces k-sparse codes.
 
 from __future__ import annotations
 
+import abc
 import warnings
 
 import numpy as np
@@ -22,7 +23,7 @@ def _topk_abs(z: torch.Tensor, k: int) -> torch.Tensor:
     return torch.zeros_like(z).scatter_(1, idx, z.gather(1, idx))
 
 
-class _FitIgnoresK:
+class _FitIgnoresK(abc.ABC):
     """For methods whose ``fit`` does not read ``k`` (``k`` only picks the codes in ``encode``): the protocol
     fits once per target L0, so the state of the last fit (one per class, in this process) is reused when the
     parameters other than ``k``, the seed, the device and the training rows (a SHA-256 of their bytes) are
@@ -47,8 +48,9 @@ class _FitIgnoresK:
         state = {n: v for n, v in self.__dict__.items() if n not in ("params", "budget", "tokens_seen")}
         _FitIgnoresK._last_fit[type(self).name] = (key, state)
 
-    def fit_state(self, acts, ctx):  # pragma: no cover - each method defines it
-        raise NotImplementedError
+    @abc.abstractmethod
+    def fit_state(self, acts, ctx):
+        """Fit from scratch and set the instance state that ``encode``/``decode`` use (each method defines it)."""
 
 
 def _rows(acts, limit: int, ctx) -> np.ndarray:

@@ -1,0 +1,65 @@
+"""SAE widths (protocol step 1, version 3): the ``standard`` profile runs every method that has a ``width``
+parameter at 4 × d and 8 × d, each width its own jobs and leaderboard row; ``quick`` keeps the method's
+own width; an explicit ``name[width=...]`` variant is run as given. Planned through the run planner itself
+(nothing runs), and one width-8 job run through the protocol has 8 × d latents."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from bench_core.execute.run import RunRequest, plan_run
+from bench_core.profiles import get_profile, track_settings
+from bench_core.store import Store
+from bench_core.tracks import TRACKS
+from bench_core.tracks.base import Context
+
+
+def _plan(registry, tmp_path, profile, methods=None, datasets=("planted_quick",)):
+    req = RunRequest(tracks=["saes"], methods=methods, datasets=list(datasets), profile=profile,
+                     results=tmp_path / "results", device="cpu")
+    return plan_run(registry, req, Store(tmp_path / "results"))
+
+
+def test_standard_plans_both_widths_for_every_method_with_a_width(registry, tmp_path):
+    plan = _plan(registry, tmp_path, "standard")
+    by_method: dict[str, set] = {}
+    for s in plan.specs:
+        by_method.setdefault(s.method, set()).add(s.params.get("width"))
+    with_width = {m for m, e in registry.methods["saes"].items() if "width" in e.obj.params}
+    assert with_width >= {"topk", "relu_l1", "jumprelu", "dict_learning", "random_topk"}
+    for m in with_width:
+        assert by_method[m] == {4, 8}, m
+    for m in set(by_method) - with_width:
+        assert by_method[m] == {None}, m  # no width parameter: one variant, as before
+    # each width is its own row (variant label) with the profile's 3 seeds, and its own job keys
+    counts = Counter(s.variant for s in plan.specs if s.method == "topk")
+    assert counts == {"topk": 3, "topk[width=8]": 3}
+    assert len({s.key for s in plan.specs}) == len(plan.specs)
+    # the widths setting is part of every standard job key
+    assert all(s.settings["widths"] == [4, 8] for s in plan.specs)
+
+
+def test_quick_keeps_the_methods_own_width_and_an_explicit_variant_runs_as_given(registry, tmp_path):
+    quick = _plan(registry, tmp_path, "quick")
+    assert {s.params["width"] for s in quick.specs if s.method == "topk"} == {4}
+    assert {s.params["width"] for s in quick.specs if s.method == "nmf"} == {1}  # nmf's own default
+    explicit = _plan(registry, tmp_path, "standard", methods=["topk[width=16]"])
+    assert {s.params["width"] for s in explicit.specs} == {16}
+    assert {s.variant for s in explicit.specs} == {"topk[width=16]"}
+
+
+def test_a_width_8_job_has_8_d_latents(registry):
+    from bench_core.data.dataset import materialise
+
+    ds, _ = materialise(registry.card("planted_quick"), registry.loader_fns, registry.reader_fns, None)
+    d = ds.X.shape[1]
+    track = TRACKS["saes"]
+    settings = {**track_settings(track, get_profile("smoke")), "tokens": 2048}
+    t = settings["l0_targets"][0]
+    for name in ("topk", "random_topk"):
+        cls = registry.method("saes", name)
+        out = track.run(cls(**{**cls.params, "width": 8}), ds, 0, settings, Context(seed=0))
+        assert out.scores[f"width@L0={t}"] == 8 * d, name
+        assert np.isfinite(out.scores[f"fvu@L0={t}"])

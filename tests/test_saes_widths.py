@@ -63,3 +63,20 @@ def test_a_width_8_job_has_8_d_latents(registry):
         out = track.run(cls(**{**cls.params, "width": 8}), ds, 0, settings, Context(seed=0))
         assert out.scores[f"width@L0={t}"] == 8 * d, name
         assert np.isfinite(out.scores[f"fvu@L0={t}"])
+
+
+def test_nmf_fits_overcomplete_widths():
+    """The standard profile's widths 4 and 8 make NMF overcomplete (m > 2d on the split data), where
+    scikit-learn's NNDSVD init is undefined: every NMF cell of a first standard run failed with its error."""
+    import torch
+
+    from featbench_builtins.saes.classical import NMF
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    for width in (1, 4):
+        m = NMF(**{**NMF.params, "width": width, "k": 3, "max_iter": 50})
+        m.fit(torch.as_tensor(X), Context(seed=0))
+        z = m.encode(torch.as_tensor(X))
+        assert z.shape == (300, 6 * width) and (z >= 0).all() and ((z > 0).sum(1) <= 3).all()
+        assert m.nmf.init == ("nndsvda" if width == 1 else "random")

@@ -136,7 +136,8 @@ class NMF(_FitIgnoresK, _Linear):
     by splitting the centred input into its positive and negative parts, x' = [ReLU(x − μ), ReLU(μ − x)] ∈
     R^{2d}_{≥0} (μ the training mean), which NMF factorises with ``width × d`` non-negative atoms A ∈
     R^{m×2d}; an atom maps back to activation space as A[:, :d] − A[:, d:] (so ``decode(z) = z D + μ`` with
-    that D). Codes are the non-negative ``transform`` codes, keeping each row's k largest."""
+    that D). Codes are the non-negative ``transform`` codes, keeping each row's k largest. Initialised by NNDSVDa
+    where m ≤ 2d, else (overcomplete: widths above 2) by scikit-learn's scaled random init."""
 
     name = "nmf"
     version = "1"
@@ -158,7 +159,10 @@ class NMF(_FitIgnoresK, _Linear):
         mu = X.mean(0)
         d = X.shape[1]
         m = int(round(float(self.params["width"]) * d))
-        self.nmf = SkNMF(n_components=m, init="nndsvda", max_iter=int(self.params["max_iter"]),
+        # NNDSVD needs m <= min(rows, 2d): an overcomplete factorisation (the standard profile's widths 4 and 8)
+        # starts from scikit-learn's scaled random init instead
+        init = "nndsvda" if m <= min(X.shape[0], 2 * d) else "random"
+        self.nmf = SkNMF(n_components=m, init=init, max_iter=int(self.params["max_iter"]),
                          random_state=int(ctx.rng(8).integers(0, 2**31 - 1)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

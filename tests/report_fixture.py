@@ -33,7 +33,7 @@ class FakeRegistry:
 
     def __init__(self, methods: dict[str, dict[str, str | None]], cards: list[FakeCard]):
         self.methods = {t: {m: SimpleNamespace(obj=SimpleNamespace(
-            name=m, version="1", params={}, profile_params={}, grid={}, tags=SimpleNamespace(control=ctl)))
+            name=m, kind=t, version="1", params={}, profile_params={}, grid={}, tags=SimpleNamespace(control=ctl)))
             for m, ctl in ms.items()} for t, ms in methods.items()}
         self.cards = {c.name: c for c in cards}
 

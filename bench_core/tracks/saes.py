@@ -97,7 +97,11 @@ with ``calib_tol`` 0.1, ``consistency_l0`` {16}, the full evaluation rows of eac
 to about 640 CPU-s on planted_main (penalty methods ~300, k-methods ~170, classical ~110, controls and
 top-AFA ~50; width 4 taken as 0.6 × width 8), about 510 on planted_toy and about 220 on digits_mlp_l1 and
 planted_quick together, i.e. about 4,100 CPU-s for the 3 seeds, 34 minutes on two workers; the largest
-job (Gated, width 8) about 70 CPU-s, under half the job limit. The
+job (Gated, width 8) about 70 CPU-s, under half the job limit. Measured end to end (commit 38dca7f, 381
+jobs, ``-j 2`` on 2 shared cores): 39 min 27 s, with every NMF cell at widths 4 and 8 failing (an overcomplete
+NNDSVD init; fixed since) and 10 cells over the 30 s step limit (dictionary learning and semi-NMF on
+planted_toy and planted_main, the planted control's evaluation on planted_toy): those step budgets are still
+to fix before a standard board is generated. The
 transformer tier (``minilm_l3_tokens``) is in the ``full`` tier, not ``standard``: its evaluation (splice
 fidelity through blocks 4-6 and k-sparse probing over 16,600 training and 7,100 evaluation tokens) costs
 about 8.5 CPU-s per L0 target whatever the budget, about 54 CPU-s per job before any training, which alone

@@ -173,6 +173,11 @@ class Worker:
                     cls.warm_up()
                     self._warm.add(cls)
                 method = cls(**spec.params)
+            if step is not None:
+                # dataset loading and the method's warm-up (a one-off JIT compile, say) are a step of their
+                # own: the job's first step, a fit, gets the whole limit; an unnamed step keeps timeout
+                # messages reading "in its first step"
+                step("")
             t0 = time.perf_counter()  # dataset loading and warm-up are not the job's time
             reset_ok = reset_peak_rss()
             host_pid = self.host.pid if self.host is not None else None

@@ -379,22 +379,47 @@ def sample_pairs(n: int, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return i, j
 
 
-def pair_distances(A, i: np.ndarray, j: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Euclidean distances ``‖A[i] − A[j]‖`` in float64, by chunks of pairs (memory ``chunk·d``)."""
+def pair_distances(A, i: np.ndarray, j: np.ndarray, chunk: int | None = None) -> np.ndarray:
+    """Euclidean distances ``‖A[i] − A[j]‖`` in float64, by chunks of pairs. Each distance is
+    ``√einsum(diff, diff)`` of its own row, so the chunk size does not change its bits; the default keeps
+    each temporary at about 1 MiB (``chunk·d`` values), which stays in cache and is reused by the
+    allocator (larger temporaries were page-faulted in anew on every chunk: several times slower)."""
     A = np.asarray(A)
+    if chunk is None:
+        chunk = max(64, 2**17 // max(1, A.shape[1] if A.ndim == 2 else 1))
     out = np.empty(len(i), dtype=np.float64)
     for s in range(0, len(i), chunk):
-        diff = A[i[s : s + chunk]].astype(np.float64) - A[j[s : s + chunk]]
+        diff = A[i[s : s + chunk]].astype(np.float64, copy=False) - A[j[s : s + chunk]]
         out[s : s + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
     return out
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..m of ``x``, tied values sharing the mean of their positions (scipy's ``rankdata(x,
+    'average')``). Every rank is an integer or a half-integer, computed exactly, so the result is the same
+    float64 array whatever sort is used: an unstable one (the order within a tie does not change the mean)."""
+    x = np.asarray(x)
+    m = len(x)
+    order = np.argsort(x)
+    xs = x[order]
+    first = np.empty(m, dtype=bool)
+    first[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, m))
+    out = np.empty(m, dtype=np.float64)
+    out[order] = np.repeat((starts + 1) + (counts - 1) / 2, counts)
+    return out
 
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's ρ as ``scipy.stats.spearmanr(a, b).statistic``, bit for bit: the same average ranks
+    (:func:`average_ranks`), laid out as scipy lays them out (``apply_along_axis`` over the stacked
+    columns), and the same ``np.corrcoef``; without the p-value and with a faster sort."""
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return float("nan")
-    return float(spearmanr(a, b).statistic)
+    ranked = np.apply_along_axis(average_ranks, 0, np.column_stack((a, b)))
+    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
 
 
 def scale_normalized_stress(dh: np.ndarray, dl: np.ndarray) -> float:

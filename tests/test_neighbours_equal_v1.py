@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import neighbours_v1_reference as v1
 from bench_core.metrics import neighbours as nb
@@ -109,12 +110,13 @@ def test_qnx_curve_equal_to_v1(seed):
 @pytest.mark.parametrize("kind,n,d,seed", [("gauss", 300, 12, 0), ("ties", 260, 20, 5), ("dups", 300, 10, 6)])
 def test_multi_block_scan_bit_equal_to_v1(kind, n, d, seed):
     """Blocks of 37 and 64 rows (partial register tiles of the product at every block's end, and a short
-    last block): the reused block buffer and the fused compiled pass give v1's distances bit for bit."""
+    last block), in float64 and float32: the reused block buffer and the fused compiled pass give v1's
+    distances bit for bit."""
     X, _, _ = _case(kind, n, d, seed)
     rng = np.random.default_rng(seed)
     q = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, 5))) % n
-    for rows in (37, 64):
-        kw = dict(block_bytes=n * 8 * rows)
+    for rows, dtype in ((37, torch.float64), (64, torch.float64), (37, torch.float32)):
+        kw = dict(block_bytes=n * 8 * rows, dtype=dtype)
         for use_numba in (None, False):
             a, b = nb.scan(X, 12, q, use_numba=use_numba, **kw), v1.scan(X, 12, q, **kw)
             np.testing.assert_array_equal(a.idx, b.idx)

@@ -10,8 +10,15 @@ Blockwise scan (the one kernel)
 :func:`scan` walks the rows of ``A`` in blocks of ``b`` rows. For a block it forms the squared distances to
 every row, ``D = ‖a_i‖² − 2·A_b·Aᵀ + ‖a_j‖²`` (clamped at 0, the diagonal set to +∞ so a point is never its
 own neighbour), keeps the ``k`` smallest per row (``torch.topk``) and, when asked, the *minimum rank* of given
-query points (below), then drops ``D``. Memory: ``b·n`` for the block plus ``n·k`` for the result; ``b`` is
-chosen so that a block holds ``block_bytes`` (64 MiB by default). On the CPU, an input of at most
+query points (below). Memory: ``b·n`` for the block plus ``n·k`` for the result; ``b`` is chosen so that a
+block holds ``block_bytes`` (64 MiB by default), and one block buffer serves every block (a fresh ``[b, n]``
+allocation per block was page-faulted in anew each time: as costly as the product at n = 10,000). The
+product is ``torch.addmm`` with these blocks; the rows per call decide its last bits (MKL rounds the rows of a
+partial register tile differently), so the block geometry is part of the values and is kept. On the CPU
+with numba, everything after the product is one compiled pass per row (:mod:`._neighbour_kernels`: the
+addition of ``‖a_i‖²`` and the clamp with torch's rounding, the diagonal, the selection of the ``k + 1``
+smallest by insertion, the rank counts; a row with ties among its ``k + 1`` nearest takes ``torch.topk``'s
+list), run over row ranges on ``torch.get_num_threads()`` threads. On the CPU, an input of at most
 ``LOWDIM_MAX`` columns (an embedding) is scanned instead by one compiled pass with no block: per row, the
 squared distances ``Σ_c (a_ic − a_jc)²`` (summed in column order) go into one buffer of ``n`` (a vectorised
 loop), the queries' ranks are counted over it and the neighbours kept by insertion (ties: lower index first);
@@ -75,6 +82,8 @@ depends on the arbitrary scale of an embedding). Random-triplet accuracy (PaCMAP
 out of the denominator, a tie in the embedding only counts as a disagreement. Centroid-triplet accuracy: the
 same over every triplet ``(a; b, c)``, ``b < c``, of distinct class centroids (class means in X and in E).
 
+Spearman's ρ is ``scipy.stats.spearmanr``'s statistic bit for bit (:func:`_spearman`: exact average ranks
+from an unstable sort, then scipy's own ``np.corrcoef`` call on the same layout), about twice as fast.
 Each sampled score comes with its sampling standard error by batch means: the sample is cut into ``G = 20``
 equal groups (pairs in drawing order; triplets by anchor point ``i mod G``), the score is computed on each,
 and ``se = sd(group scores) / √G``.

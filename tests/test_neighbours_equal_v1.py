@@ -159,3 +159,22 @@ def test_pair_distances_do_not_depend_on_the_chunk(d):
     np.testing.assert_allclose(out, ref, rtol=1e-14)
     for chunk in (1, 7, 4096, 65536):
         np.testing.assert_array_equal(nb.pair_distances(A, i, j, chunk=chunk), out)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """The compiled kernels run over row ranges on torch's thread count; one and three threads (uneven
+    ranges) give the same arrays as v1."""
+    X, E, _ = _case("dups", 300, 10, 6)
+    rng = np.random.default_rng(3)
+    q = (np.arange(300)[:, None] + rng.integers(1, 300, size=(300, 4))) % 300
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            for A in (X, E):
+                a, b = nb.scan(A, 9, q, block_bytes=300 * 8 * 50), v1.scan(A, 9, q, block_bytes=300 * 8 * 50)
+                np.testing.assert_array_equal(a.idx, b.idx)
+                np.testing.assert_array_equal(a.ranks, b.ranks)
+                np.testing.assert_array_equal(nb.query_ranks(A, q, nb.scan(A, 30)), b.ranks)
+    finally:
+        torch.set_num_threads(before)

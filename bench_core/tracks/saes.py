@@ -87,26 +87,29 @@ every job key.
 Standard budget
 ---------------
 ``standard`` must finish within 60 minutes on 2 cores (``-j 2``, one thread per worker) with every job under
-the profile's 150 s job limit and 30 s step limit. Measured single-threaded CPU seconds of sample jobs at
-50,000 training tokens (planted_main, under a load average of 10-17 on this 2-core machine, so on the high
-side): TopK 12.3 (width 4) and 18.7 (width 8); at width 8 BatchTopK 27.1, Matryoshka 36.0, ReLU+L1 51.5
-(8 calibration probes), decoder-norm L1 51.6, JumpReLU 38.9 (10 probes), Gated 82.9 (7 probes, the largest
-job); about 6-9 of each is the four evaluations (MCC's Hungarian matching on 4,096 planted directions
-included), the rest is fits. The standard settings (``tokens`` 40,960 in batches of 512, ``calib_steps`` 6
-with ``calib_tol`` 0.1, ``consistency_l0`` {16}, the full evaluation rows of each card) project, per seed,
-to about 640 CPU-s on planted_main (penalty methods ~300, k-methods ~170, classical ~110, controls and
-top-AFA ~50; width 4 taken as 0.6 × width 8), about 510 on planted_toy and about 220 on digits_mlp_l1 and
-planted_quick together, i.e. about 4,100 CPU-s for the 3 seeds, 34 minutes on two workers; the largest
-job (Gated, width 8) about 70 CPU-s, under half the job limit. Measured end to end (commit 38dca7f, 381
-jobs, ``-j 2`` on 2 shared cores): 39 min 27 s, with every NMF cell at widths 4 and 8 failing (an overcomplete
-NNDSVD init; fixed since) and 10 cells over the 30 s step limit (dictionary learning and semi-NMF on
-planted_toy and planted_main, the planted control's evaluation on planted_toy): those step budgets are still
-to fix before a standard board is generated. The
-transformer tier (``minilm_l3_tokens``) is in the ``full`` tier, not ``standard``: its evaluation (splice
-fidelity through blocks 4-6 and k-sparse probing over 16,600 training and 7,100 evaluation tokens) costs
-about 8.5 CPU-s per L0 target whatever the budget, about 54 CPU-s per job before any training, which alone
-would be about 5,000 CPU-s for its 93 standard jobs. Run it with ``--profile full`` or name it with
-``--dataset minilm_l3_tokens``.
+the profile's 150 s job limit and 30 s step limit (``dict_learning`` declares a 60 s step limit). History: the
+first end-to-end run (commit 38dca7f, 381 jobs, 39 min 27 s) had every NMF cell failing (fixed since) and 10
+cells over the step limit. What those steps spent, measured single-threaded in CPU seconds (under a load
+average of 4-7 on this 2-core machine, so on the high side): dictionary learning's fit (8,192 rows, 3 epochs,
+scikit-learn's 1,000 coordinate-descent sweeps per lasso code; 5.4 CPU-s per 256 rows at width 8, about 500
+CPU-s per fit); OMP codes at k = 64 (the planted control's bias fit on 4,096 rows, 78 CPU-s, and dictionary
+learning's evaluation, 60 CPU-s for 4,096 rows over 2,048 atoms): a fresh ``t × t`` solve and an ``n × t × d``
+gather per step; semi-NMF's dense products with its k-sparse codes and a QR least squares per iteration. Since:
+OMP grows a Cholesky factor (Batch-OMP; 9.8 → 3.1 CPU-s for 1,024 rows, k = 64, 2,048 atoms; the same codes);
+semi-NMF multiplies its codes sparsely and solves its ridge system by LU (the same sums); the standard
+profile's ``profile_params`` bound the classical fits (dictionary learning: 4,096 rows, one epoch, 20 sweeps;
+semi-NMF: 1,024 rows, 10 iterations, 5 encoding updates; the planted control's bias on 1,024 rows). Measured
+after (width 8, k = 64, planted_toy): semi-NMF fit 10.5 and encoding 7.9 CPU-s; dictionary learning's encoding
+13-22 CPU-s; the planted control's OMP 1.8 CPU-s per 1,024 rows. The projection of the earlier sample jobs
+(TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about 4,100 CPU-s for the 3 seeds, 34
+minutes on two workers.
+
+The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``: measured per job
+(TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation (model load included) and
+about 6.3 CPU-s for each further one, nearly all of it splice fidelity (blocks 4-6 on 7,100 evaluation
+tokens; k-sparse probing is already per document, about 0.05 CPU-s); about 35-50 CPU-s per job, about 4,000
+CPU-s for its 93 standard jobs, which would take the run past 60 minutes. Run it with ``--profile full`` or
+name it with ``--dataset minilm_l3_tokens``.
 
 Versions
 --------

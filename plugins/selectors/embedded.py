@@ -446,14 +446,6 @@ class LassoNetSelector(Selector):
     on n = 1,400, d = 4,800, on one CPU thread (the package's prox sorts the first-layer weights at every
     step, which is why the hidden width is capped): at d in the thousands use a GPU or leave it out.
 
-    Standard profile: ``path_multiplier`` = 1.2 and ``start_factor`` = 2. The fit is the path: about 65 lambdas
-    at 1.1 on n = 1,950, d = 500, the first third of them before any feature leaves (the start estimate below
-    is about 1.85x low there, on top of the factor 4). At 1.2 and 2 the same fits take 2.6x less CPU time
-    (11.7 s against 30.2 s for 9 fits: make_classification with 5 informative features, (n, d) = (400, 50),
-    (300, 500), (120, 2,000), 3 seeds each) and put exactly as many informative features in the top 5 (the
-    same counts, fit by fit: 29 of 45). Wide standard data sets (d of 4,000 to 10,000) timed out at the 30 s
-    step limit with 1.1.
-
     Workaround: the package's automatic ``lambda_start`` iterates its proximal operator up to 10^4 times for
     each of ~13 doubling candidates; that took ~30 s of a 40 s fit on breast cancer (d = 30) on CPU. Instead,
     after the dense model is trained, the start is set from the same dense model in closed form: feature j
@@ -472,7 +464,7 @@ class LassoNetSelector(Selector):
     params = {"hidden_max": 32, "M": 10.0, "batch_size": 256, "n_iters": [100, 20], "patience": [10, 5],
               "path_multiplier": 1.05, "start_factor": 4.0, "max_steps": 1000}
     grid = {"M": [3.0, 10.0, 30.0], "path_multiplier": [1.02, 1.05], "hidden_max": [32, 128]}
-    profile_params = {"quick": {"path_multiplier": 1.1}, "standard": {"path_multiplier": 1.2, "start_factor": 2.0},
+    profile_params = {"quick": {"path_multiplier": 1.1}, "standard": {"path_multiplier": 1.1},
                       "smoke": {"path_multiplier": 1.1}}
     tags = Tags(supervised=True, stochastic=True, wraps="lassonet")
     optional_dependencies = {"lassonet": "pip install 'featbench[lassonet]'"}

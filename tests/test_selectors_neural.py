@@ -210,3 +210,16 @@ def test_concrete_autoencoder_large_k_from_shared_model_beats_random():
         random_err = np.mean([_recon_error(X, rng.choice(30, 8, replace=False)) for _ in range(200)])
         gains.append(random_err - _recon_error(X, S))
     assert min(gains) > 0.02, f"gains over random {gains}"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stg_standard_steps_rank_informative_features_high(seed):
+    """The standard profile's 200 steps still put the 4 informative features of the planted case in the top 8."""
+    from sklearn.datasets import make_classification
+
+    params = {**StochasticGates.params, **StochasticGates.profile_params["standard"]}
+    assert params["steps"] == 200
+    X, y = make_classification(n_samples=400, n_features=30, n_informative=4, n_redundant=0, n_repeated=0,
+                               n_classes=2, n_clusters_per_class=2, shuffle=False, random_state=seed)
+    scores = StochasticGates(**params).rank(X, y, Context(seed=seed))
+    assert {0, 1, 2, 3} <= set(np.argsort(-scores)[:8].tolist())

@@ -200,6 +200,13 @@ class StochasticGates(_TorchSelector):
     hidden ReLU layer; Adam on all parameters. ``lam = 2`` (with the mean over d) was the best of
     {0.1, 0.5, 1, 2, 5, 10} on make_classification sets (d = 30..500); longer training with a small ``lam``
     lets noise gates open. ``patience > 0`` turns on early stopping on the training loss.
+
+    Standard profile: 200 steps (300 before; the smoke profile's 200). On the benchmark's synthetic sets
+    (split 0-2 of linear_snr 0.25/1/4, two_moons, xor_small, orange_skin, madelon_like, correlated_gaussian
+    ρ = 0.5, nonlinear_additive, switch, xor_highdim, classification_small, hdlss: 39 fits) the top ``|G|``
+    held 128 planted features at 200 steps against 123 at 300 (more in 7 fits, fewer in 2), for 30-40 %
+    less CPU time. Early stopping (``patience`` = 3) was no lever: it stopped only the easy fits (d = 30)
+    and none of the wide ones, where the time goes.
     """
 
     name = "stg"
@@ -207,7 +214,7 @@ class StochasticGates(_TorchSelector):
     params = {"hidden": 64, "lam": 2.0, "sigma": 0.5, "lr": 0.02, "steps": 600, "batch_size": 256,
               "patience": 0}
     grid = {"lam": [0.5, 2.0, 5.0], "steps": [300, 600, 1200]}
-    profile_params = {"quick": {"steps": 300}, "standard": {"steps": 300}, "smoke": {"steps": 200}}
+    profile_params = {"quick": {"steps": 300}, "standard": {"steps": 200}, "smoke": {"steps": 200}}
     _warm_params = {"steps": 2}
     tags = Tags(supervised=True, stochastic=True, gpu_preferred=True,
                 reimplementation_of="Y. Yamada, O. Lindenbaum, S. Negahban, Y. Kluger. Feature Selection using "

@@ -65,3 +65,19 @@ def test_replace_needs_fits_and_reference(tmp_path, capsys):
         _tool().main(["project", "--board", "b", "--evaluators", "e", "--replace", "stg"])
     assert exc.value.code == 2
     assert "--replace needs --fits and --load-ref" in capsys.readouterr().err
+
+
+def test_given_load_factor(tmp_path, capsys):
+    board = {"datasets": {"ds1": {"cells": [_cell("concrete_autoencoder", 99.0, {"done": 1})]}}}
+    ev = {"dataset": "ds1", "logreg_curve": 0.0, "extratrees_curve": 0.0, "logreg_all": 0.0, "extratrees_all": 0.0,
+          "nk": 4}
+    fit = {"dataset": "ds1", "method": "concrete_autoencoder", "fit_cpu": 10.0, "refit_cpu": 5.0}
+    (tmp_path / "b.json").write_text(json.dumps(board))
+    (tmp_path / "e.jsonl").write_text(json.dumps(ev) + "\n")
+    (tmp_path / "f.jsonl").write_text(json.dumps(fit) + "\n")
+    assert _tool().main(["project", "--board", str(tmp_path / "b.json"), "--evaluators", str(tmp_path / "e.jsonl"),
+                         "--seeds", "1", "--workers", "1", "--fits", str(tmp_path / "f.jsonl"),
+                         "--replace", "concrete_autoencoder", "--load-factor", "2.4"]) == 0
+    out = capsys.readouterr().out
+    # 10 CPU s x 2.4 = 24 s = 0.4 min; one refit 12 s: 10 refits over the 22.5 s budget, skipped
+    assert "load factor 2.40, given" in out and "| fits | 0.4 |" in out and "1 cells skipped) | 0.0 |" in out

@@ -39,6 +39,7 @@ factor*: the median, over the data sets, of the board's ``fit_s`` over the measu
 ``--load-ref`` methods (unchanged since the board was made, measured in the same run), which turns quiet
 single-thread CPU seconds into the board run's seconds per worker. A cell whose scaled fit exceeds the step
 limit is projected as a timeout. A measurement is split 0, seed 0 of each data set, for all 3 seeds.
+``--load-factor X`` sets the factor instead (a sensitivity check: the factor differs between methods).
 
 Per method (``--by-method``): each method's fits, stability refits and timeouts (the timeouts at the step
 limit), and their sum per method class: the neural methods, the rest of the selectors, and the evaluators.
@@ -189,7 +190,8 @@ NEURAL = {"concrete_autoencoder", "lassonet", "quickselection", "stg", "sequenti
 
 def project(board_path: str, evaluators_path: str, M: int, budget: float, seeds: int, workers: int,
             step_s: float, job_s: float, assume_fixed: set[str], fits_path: str | None = None,
-            replaced: set[str] = frozenset(), load_ref: set[str] = frozenset(), by_method: bool = False) -> int:
+            replaced: set[str] = frozenset(), load_ref: set[str] = frozenset(), by_method: bool = False,
+            load_factor: float | None = None) -> int:
     from bench_core.registry import load_registry
 
     reg = load_registry(strict=False)
@@ -198,7 +200,10 @@ def project(board_path: str, evaluators_path: str, M: int, budget: float, seeds:
     fits_rows = {}
     if fits_path:
         fits_rows = {(r["dataset"], r["method"]): r for r in map(json.loads, open(fits_path))}
-    load = _load_factor(board, fits_rows, set(load_ref)) if replaced else 1.0
+    if load_factor is not None:
+        load = load_factor
+    else:
+        load = _load_factor(board, fits_rows, set(load_ref)) if replaced else 1.0
     fits = evals = stab = 0.0
     n_timeouts = n_skipped = 0
     per_method: dict[str, float] = {}
@@ -254,8 +259,9 @@ def project(board_path: str, evaluators_path: str, M: int, budget: float, seeds:
             (f"timeouts ({n_timeouts} cells × {step_s:g}–{job_s:g} s)", lo / 60, hi / 60)]
     tot_lo, tot_hi = sum(r[1] for r in rows), sum(r[2] for r in rows)
     if replaced:
-        print(f"measured fits of {', '.join(sorted(replaced))} (CPU s × load factor {load:.2f}, the median board "
-              f"fit_s / measured CPU s of {', '.join(sorted(load_ref))})\n")
+        how = ("given" if load_factor is not None else
+               f"the median board fit_s / measured CPU s of {', '.join(sorted(load_ref))}")
+        print(f"measured fits of {', '.join(sorted(replaced))} (CPU s × load factor {load:.2f}, {how})\n")
     print("| part | worker-min |\n|---|---|")
     for name, a, b in rows:
         print(f"| {name} | {a:.1f} |" if abs(a - b) < 0.05 else f"| {name} | {a:.1f}–{b:.1f} |")
@@ -301,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--replace", default="", help="comma-separated methods projected from --fits")
     p.add_argument("--load-ref", default="", help="comma-separated unchanged methods measured in --fits")
     p.add_argument("--by-method", action="store_true", help="also per method and per method class")
+    p.add_argument("--load-factor", type=float, help="use this load factor instead of the --load-ref median")
     a = ap.parse_args(argv)
     if a.cmd == "measure-evaluators":
         return measure_evaluators(a.datasets)
@@ -310,10 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     def names(text):
         return {s for s in text.split(",") if s}
 
-    if names(a.replace) and not (a.fits and names(a.load_ref)):
-        ap.error("--replace needs --fits and --load-ref")
+    if names(a.replace) and not (a.fits and (names(a.load_ref) or a.load_factor)):
+        ap.error("--replace needs --fits and --load-ref (or --load-factor)")
     return project(a.board, a.evaluators, a.subsamples, a.budget, a.seeds, a.workers, a.step_s, a.job_s,
-                   names(a.assume_fixed), a.fits, names(a.replace), names(a.load_ref), a.by_method)
+                   names(a.assume_fixed), a.fits, names(a.replace), names(a.load_ref), a.by_method, a.load_factor)
 
 
 if __name__ == "__main__":

@@ -75,29 +75,31 @@ The standard profile must run in ≤ 60 min on 2 cores (target: 50 min with ``-j
 Projected by ``tools/project_standard_time.py`` (27 Nov 2026, no standard run): the committed standard board
 (a run of 53a61aa stopped during seed 2) gives each cell's fit time; the evaluators were timed on every
 standard data set; the fits of the methods changed since that board (``concrete_autoencoder`` v2,
-``mutual_info``'s vectorised estimator, ``stg``'s standard steps) were measured on the installed code (CPU s,
-one thread, split 0, seed 0, every standard data set) and scaled by the load factor 1.52: the median, over
-the 44 data sets, of the board's ``fit_s`` over the measured CPU s of an unchanged method,
-``sequential_attention`` (interquartile range 1.31–1.82; 1.56 for ``stg`` at its old steps). In
-worker-minutes, all seeds:
+``mutual_info``'s vectorised estimator, and the standard settings of ``stg``, ``lassonet`` and
+``quickselection``) were measured on the installed code (CPU s, one thread, split 0, seed 0, every standard
+data set) and scaled by the load factor 1.52: the median, over the 44 data sets, of the board's ``fit_s``
+over the measured CPU s of an unchanged method, ``sequential_attention`` (interquartile range 1.31–1.82;
+1.56 for ``stg`` at its old steps). In worker-minutes, all seeds:
 
 =========================================  ====  =========  ========  =====
 class                                      fits  stability  timeouts  total
 =========================================  ====  =========  ========  =====
-neural (CAE, LassoNet, QuickSelection,     51.9  16.1       5.0       73.1
+neural (CAE, LassoNet, QuickSelection,     50.2  16.3       2.0       68.5
 STG, Sequential Attention)
 other selectors                            23.5  26.2       6.5       56.2
 evaluators (uncached upper bound)                                     35.2
 =========================================  ====  =========  ========  =====
 
-Total 165 worker-min with every timeout ended at the 30 s step limit (211 if each ran to the 150 s job
-limit): **82–105 min of wall time with -j 2, above the target**. The same projection before this session's
-method changes (only ``mutual_info`` re-measured) was 174–222 worker-min (87–111 min). The load factor
-differs between methods: the CAE's own (1.83, median over the 19 data sets of at most 333 features, where
-versions 1 and 2 train the same models) applied to every measured method gives 170–216 (85–108 min). Largest parts:
-CAE 22.9 (fits 19.3), LassoNet 21.9 (10 wide data sets time out at the step limit), QuickSelection 14.3,
-SVM-RFE 10.3. ``mutual_info`` falls back to scikit-learn (exactness) where a class has at most 2k + 1 = 7
-rows: 49 s CPU on nci9, 20 s on lymphoma, 16 s on orl, 14 s on glioma, so about 2 projected timeouts.
+Total 160 worker-min with every timeout ended at the 30 s step limit (194 if each ran to the 150 s job
+limit): **80–97 min of wall time with -j 2, above the target**. The same projection before this session's
+method changes (only ``mutual_info`` re-measured) was 174–222 worker-min (87–111 min); the neural class was
+82.5 worker-min on the board. The load factor differs between methods: the CAE's own (1.83, median over the
+19 data sets of at most 333 features, where versions 1 and 2 train the same models) applied to every
+measured method gives 167–205 (83–102 min). Largest parts: CAE 22.9 (fits 19.3), LassoNet 21.4 (its wide
+data sets now mostly finish: 4 projected timeouts instead of 10; basehock 45 CPU s, mnist 31, still over the
+step limit), SVM-RFE 10.3, QuickSelection 10.2. ``mutual_info`` falls back to scikit-learn (exactness) where a
+class has at most 2k + 1 = 7 rows: 49 s CPU on nci9, 20 s on lymphoma, 16 s on orl, 14 s on glioma, so about
+2 projected timeouts.
 
 Method-level changes kept (each checked on planted features, same seeds, before → after):
 
@@ -128,8 +130,8 @@ Levers measured and rejected (they lost planted features or reconstruction quali
 - STG early stopping (``patience`` = 3): stops only easy fits (d = 30), none of the wide ones.
 
 What would close the gap is a protocol decision, not a method setting: halving the stability refits' budget
-(11.25 s for M = 10) projects 147–193 worker-min (201 cells without a stability score instead of 129); M = 5
-at the same per-refit cut-off 143–189 (the CI about 1.4x wider again); neither reaches 100 alone. The
+(11.25 s for M = 10) projects 144–178 worker-min (196 cells without a stability score instead of 130); M = 5
+at the same per-refit cut-off 139–173 (the CI about 1.4x wider again); neither reaches 100 alone. The
 evaluators' share is an upper bound (the per-worker cache answers the sets methods share) and is the part
 the projection knows least.
 

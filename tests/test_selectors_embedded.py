@@ -246,3 +246,16 @@ def test_lassonet_finds_the_informative_features():
     params = dict(LassoNetSelector.profile_params["quick"])
     scores = LassoNetSelector(**params).rank(X, y, Context(seed=0))
     assert set(_order(scores)[:3]) == {0, 1, 2}
+
+
+def test_lassonet_standard_settings_find_the_informative_features():
+    """The standard profile's narrower hidden layer (16) still ranks the three shifted features first."""
+    rng = np.random.default_rng(1)
+    n = 300
+    y = rng.integers(0, 2, n)
+    X = rng.normal(size=(n, 60))  # d // 3 = 20: the hidden width is the standard cap, 16
+    X[:, :3] += 1.5 * (2 * y - 1)[:, None]
+    params = {**LassoNetSelector.params, **LassoNetSelector.profile_params["standard"]}
+    assert params["hidden_max"] == 16
+    scores = LassoNetSelector(**params).rank(X, y, Context(seed=0))
+    assert set(_order(scores)[:3]) == {0, 1, 2}

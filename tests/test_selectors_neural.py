@@ -172,3 +172,67 @@ def test_quickselection_avoids_redundant_features():
         rng = np.random.default_rng(100 + seed)
         random_cov.append(np.mean([len(set(factor[rng.choice(30, 5, replace=False)].tolist())) for _ in range(500)]))
     assert np.mean(covered) >= np.mean(random_cov) + 1.5, f"factors covered {covered}, random {random_cov}"
+
+
+def test_concrete_autoencoder_one_model_per_node_count():
+    """Version 2: the k at or above ``max_nodes`` share one trained model (nested sets, one training), and the
+    memo never changes a result: every k gives the same set from a fresh instance as after other k."""
+    X = _latent_mixtures(0, n=200)
+    params = {**ConcreteAutoencoder.params, "steps": 60, "max_nodes": 5}
+    ks = [2, 5, 8, 12]
+    trained = []
+
+    class Counting(ConcreteAutoencoder):
+        def _train_nodes(self, X, nodes, ctx):
+            trained.append(nodes)
+            return super()._train_nodes(X, nodes, ctx)
+
+    shared = Counting(**params)
+    sets = {k: shared.select(X.copy(), None, k, Context(seed=3)) for k in ks}
+    assert trained == [2, 5], trained  # k = 8 and 12 reuse the 5-node model of k = 5
+    assert list(sets[8][:5]) == list(sets[5]) and list(sets[12][:8]) == list(sets[8])
+    for k in ks:
+        assert len(set(sets[k].tolist())) == k
+        assert np.array_equal(sets[k], ConcreteAutoencoder(**params).select(X.copy(), None, k, Context(seed=3)))
+    shared.select(X[::-1].copy(), None, 8, Context(seed=3))  # other rows, another seed: each trains anew
+    shared.select(X.copy(), None, 8, Context(seed=4))
+    assert trained == [2, 5, 5, 5], trained
+
+
+def test_concrete_autoencoder_large_k_from_shared_model_beats_random():
+    """k above ``max_nodes`` (completion of a 5-node model by total probability) still reconstructs the data
+    better than random sets of the same size on the planted-factor case."""
+    gains = []
+    for seed in range(2):
+        X = _latent_mixtures(seed)
+        S = ConcreteAutoencoder(max_nodes=5).select(X, None, 8, Context(seed=seed))
+        rng = np.random.default_rng(100 + seed)
+        random_err = np.mean([_recon_error(X, rng.choice(30, 8, replace=False)) for _ in range(200)])
+        gains.append(random_err - _recon_error(X, S))
+    assert min(gains) > 0.02, f"gains over random {gains}"
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stg_standard_steps_rank_informative_features_high(seed):
+    """The standard profile's 200 steps still put the 4 informative features of the planted case in the top 8."""
+    from sklearn.datasets import make_classification
+
+    params = {**StochasticGates.params, **StochasticGates.profile_params["standard"]}
+    assert params["steps"] == 200
+    X, y = make_classification(n_samples=400, n_features=30, n_informative=4, n_redundant=0, n_repeated=0,
+                               n_classes=2, n_clusters_per_class=2, shuffle=False, random_state=seed)
+    scores = StochasticGates(**params).rank(X, y, Context(seed=seed))
+    assert {0, 1, 2, 3} <= set(np.argsort(-scores)[:8].tolist())
+
+
+def test_quickselection_standard_settings_avoid_redundant_features():
+    """The standard profile's narrower hidden layer (128) and halved flop budget keep QuickSelection's claim:
+    its top 5 covers clearly more distinct factors than a random 5-set (about 1.8)."""
+    params = {**QuickSelection.params, **QuickSelection.profile_params["standard"]}
+    assert params["hidden"] == 128 and params["flop_budget"] == 1e11
+    covered = []
+    for seed in range(2):
+        X, factor = _redundant_copies(seed)
+        scores = QuickSelection(**params).rank(X, None, Context(seed=seed))
+        covered.append(len(set(factor[np.argsort(-scores)[:5]].tolist())))
+    assert np.mean(covered) >= 3.5, f"factors covered {covered}"

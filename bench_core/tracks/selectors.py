@@ -69,6 +69,72 @@ On the leaderboard, a dataset enters the overall ranking only where the positive
 the negative control (``random``) by ``control_margin`` = 0.1 of ``auc_logk``: on ``parity3`` and
 ``xor_highdim`` even the oracle is at chance on the logistic evaluator, and their ranks would be noise.
 
+Standard profile budget (projection)
+------------------------------------
+The standard profile must run in ≤ 60 min on 2 cores (target: 50 min with ``-j 2``, i.e. ≤ 100 worker-min).
+Projected by ``tools/project_standard_time.py`` (27 Nov 2026, no standard run): the committed standard board
+(a run of 53a61aa stopped during seed 2) gives each cell's fit time; the evaluators were timed on every
+standard data set; the fits of the methods changed since that board (``concrete_autoencoder`` v2,
+``mutual_info``'s vectorised estimator, and the standard settings of ``stg``, ``lassonet`` and
+``quickselection``) were measured on the installed code (CPU s, one thread, split 0, seed 0, every standard
+data set) and scaled by the load factor 1.52: the median, over the 44 data sets, of the board's ``fit_s``
+over the measured CPU s of an unchanged method, ``sequential_attention`` (interquartile range 1.31–1.82;
+1.56 for ``stg`` at its old steps). In worker-minutes, all seeds:
+
+=========================================  ====  =========  ========  =====
+class                                      fits  stability  timeouts  total
+=========================================  ====  =========  ========  =====
+neural (CAE, LassoNet, QuickSelection,     50.2  16.3       2.0       68.5
+STG, Sequential Attention)
+other selectors                            23.5  26.2       6.5       56.2
+evaluators (uncached upper bound)                                     35.2
+=========================================  ====  =========  ========  =====
+
+Total 160 worker-min with every timeout ended at the 30 s step limit (194 if each ran to the 150 s job
+limit): **80–97 min of wall time with -j 2, above the target**. The same projection before this session's
+method changes (only ``mutual_info`` re-measured) was 174–222 worker-min (87–111 min); the neural class was
+82.5 worker-min on the board. The load factor differs between methods: the CAE's own (1.83, median over the
+19 data sets of at most 333 features, where versions 1 and 2 train the same models) applied to every
+measured method gives 167–205 (83–102 min). Largest parts: CAE 22.9 (fits 19.3), LassoNet 21.4 (its wide
+data sets now mostly finish: 4 projected timeouts instead of 10; basehock 45 CPU s, mnist 31, still over the
+step limit), SVM-RFE 10.3, QuickSelection 10.2. ``mutual_info`` falls back to scikit-learn (exactness) where a
+class has at most 2k + 1 = 7 rows: 49 s CPU on nci9, 20 s on lymphoma, 16 s on orl, 14 s on glioma, so about
+2 projected timeouts.
+
+Method-level changes kept (each checked on planted features, same seeds, before → after):
+
+- ``concrete_autoencoder`` v2: one model per node count, the ``k ≥ max_nodes`` of a job read from one
+  200-node model (identical sets for ``k ≤ 200``): 8 trainings instead of 11 on data with more than 1,000
+  features, 14.7 → 10.7 CPU s on (n, d) = (140, 10,000).
+- ``stg``: standard 200 steps (300): 128 planted features in the top ``|G|`` against 123 over 39 fits of the
+  synthetic sets, 37 % less CPU over the 44 standard data sets (51.8 → 32.6 CPU s).
+- ``lassonet``: standard ``hidden_max`` 16 (32): 97 planted features in the top ``|G|`` against 96 over 30
+  fits, 33–37 % less CPU on wide data.
+- ``quickselection``: standard ``hidden`` 128 with half the flop budget (256, 2e11): the same steps and
+  batch on wide data at half the cost (allaml 9.5 → 4.7 CPU s, arcene 8.3 → 4.2); as many or more
+  redundant factors covered (class docstring).
+
+Levers measured and rejected (they lost planted features or reconstruction quality):
+
+- LassoNet's path (standard: multiplier 1.1 from a quarter of the estimated start): 1.2 from half of it cut
+  the CPU 2.6x, but on linear_snr_1 (splits 0–1) put 4 of the 5 planted features first instead of 5, with
+  ``k_full_recall`` 13 and 85 instead of 5; on linear_snr_1/4, two_moons and xor_small (splits 0–2, 12 fits)
+  1.2/4, 1.15/4 and 1.1/2 held 30, 31 and 31 planted features in the top ``|G|`` against 34.
+- CAE ``max_nodes`` = 50: at k = 100 (400 features, 100 planted factors) reconstruction no better than random
+  sets (least-squares error 0.213, random 0.208; 0.185 with 100 nodes). CAE ``flop_budget`` halved: at
+  d = 3,000 (30 planted factors) the error of the k = 10 sets rose from 0.705 to 0.737 (random 0.750), of
+  the k = 50 sets from 0.227 to 0.296 (random 0.269).
+- QuickSelection: the reference's 100 epochs as a cap (5x fewer steps on 60-row data) covered 3.6 of 5
+  factors against 4.4 (n = 400, 5 seeds); ``max_evolutions`` = 20 (-28 % CPU on wide data) covered 4.0 and
+  4.0 against 4.3 and 3.8 (n = 400 and 80, 6 seeds): no better in sum. Sequential Attention with 4 steps per phase (6): 27 planted features against 33.
+- STG early stopping (``patience`` = 3): stops only easy fits (d = 30), none of the wide ones.
+
+What would close the gap is a protocol decision, not a method setting: halving the stability refits' budget
+(11.25 s for M = 10) projects 144–178 worker-min (196 cells without a stability score instead of 130); M = 5
+at the same per-refit cut-off 139–173 (the CI about 1.4x wider again); neither reaches 100 alone. The
+evaluators' share is an upper bound (the per-worker cache answers the sets methods share) and is the part
+the projection knows least.
+
 Versions
 --------
 - 1: the evaluators saw the selected columns in the method's order, and the evaluation cache returned the

@@ -185,3 +185,5 @@ def test_the_warm_up_is_not_charged_to_the_first_steps_limit(plugin_env, tmp_pat
     (rec,) = _records(results)
     assert rec["status"] == "done", rec["error"]
     assert rec["timing"]["fit_s"] < 2.4, "the warm-up is not the fit's time"
+    # its fits sleep: seconds of wall time, little CPU (the warm-up is outside the job)
+    assert 0.0 < rec["timing"]["cpu_s"] < 1.5 < rec["timing"]["job_s"], rec["timing"]

@@ -99,10 +99,14 @@ OMP grows a Cholesky factor (Batch-OMP; 9.8 → 3.1 CPU-s for 1,024 rows, k = 64
 semi-NMF multiplies its codes sparsely and solves its ridge system by LU (the same sums); the standard
 profile's ``profile_params`` bound the classical fits (dictionary learning: 4,096 rows, one epoch, 20 sweeps;
 semi-NMF: 1,024 rows, 10 iterations, 5 encoding updates; the planted control's bias on 1,024 rows). Measured
-after (width 8, k = 64, planted_toy): semi-NMF fit 10.5 and encoding 7.9 CPU-s; dictionary learning's encoding
-13-22 CPU-s; the planted control's OMP 1.8 CPU-s per 1,024 rows. The projection of the earlier sample jobs
-(TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about 4,100 CPU-s for the 3 seeds, 34
-minutes on two workers.
+after (k = 64, planted_toy): semi-NMF at width 8, fit 10.5 and encoding 7.9 CPU-s; the planted control's OMP
+1.8 CPU-s per 1,024 rows; a whole dictionary-learning job at width 4 33.7 CPU-s in process (fit 4.2 at
+width 4, 11.1 at width 8; evaluations 0.9, 1.8, 4.9 and 15.9 CPU-s at L0 8, 16, 32, 64: OMP at k = 64 is its
+largest step; the consistency refit 3.0). Not yet confirmed through the harness: two ``-j 1`` checks (two
+threads per worker, on a machine loaded by other work) ran both dictionary-learning jobs on planted_toy past
+the 150 s job limit in the L0 = 64 evaluation, while semi-NMF and the planted control finished. The projection
+of the earlier sample jobs (TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about
+4,100 CPU-s for the 3 seeds, 34 minutes on two workers.
 
 The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``: measured per job
 (TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation (model load included) and

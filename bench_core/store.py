@@ -53,6 +53,10 @@ class Timing:
     job_s: float | None = None
     #: Time of the method's main fit (rank/select on the training rows), as the track defines it.
     fit_s: float | None = None
+    #: CPU seconds (user + system) the job used in the worker and its method process, children they reaped
+    #: included (Linux ``/proc``; ``None`` elsewhere). Unlike the wall times it hardly moves with the load of
+    #: a shared machine, so budget projections are made from it.
+    cpu_s: float | None = None
 
 
 @dataclass

@@ -16,23 +16,26 @@ Targets (issue 12):
   NH and k-NN accuracy) ≤ 2× one exact 15-NN pass of X, under 2 GiB peak. This case takes several minutes
   of two cores (``FEATBENCH_BENCH_70K=1`` to run it).
 
-Measured on the shared 2-core development machine, 2026-11-27 18:00 UTC, under a load average of 15 from
-other jobs (wall times are mostly contention; CPU seconds are the figures), current kernels (bit-equal to
-the earlier ones, ``tests/test_neighbours_equal_v1.py``):
+Measured on the shared 2-core development machine, 2026-11-27 20:10-20:20 UTC, under a load average of 7-8
+from other jobs (wall times are mostly contention; CPU seconds are the figures), kernels of this commit
+(bit-equal to v1, ``tests/test_neighbours_equal_v1.py``; the values below are equal to scikit-learn's and
+zadu's to 1e-16):
 
-- n = 10,000, one thread: ours T+C (+Q_NX) 1.18 s CPU, 67 MB peak; scikit-learn T alone 10.57 s CPU,
-  2.29 GB: 8.96× CPU (6.9× wall). Target 10×: NOT met. The float64 Gram product of X (``addmm``, which
-  the exact values and the tie choices depend on) alone takes about 0.8 s CPU of ours, so 10× cannot be
-  reached on the CPU without changing how X's distances are computed (float32: ``ours_tc_x32``, 0.85 s
-  CPU, moves T@7 by 1e-7, so it is not the default). Peak memory 2.9 % of scikit-learn's (≤ 10 %: met).
-- n = 10,000, two threads: ours 1.87 s CPU (thread-pool spinning adds CPU time), 5.1 s wall; scikit-learn
-  10.25 s CPU, 36.7 s wall: 5.5× CPU, 7.1× wall.
-- zadu ``trustworthiness_continuity`` (two threads): 39.5 s CPU, 4.58 GB, against 1.82 s CPU for ours in
-  the same batch (the kernels of commit 18c9952): 21.7× CPU; values equal (1e-16).
-- n = 70,000, d = 784, float32, two threads: all neighbourhood scores 190.2 s CPU, 317 MB peak, against one
-  exact 15-NN pass 145.2 s CPU, 209 MB: 1.31× CPU (target ≤ 2×: met; peak < 2 GiB: met). The wall times
-  (532 s and 1,226 s) are contention. The case takes about 340 CPU seconds (3 minutes
-  of two idle cores).
+- n = 10,000, one thread, four same-run pairs: ours T+C (+Q_NX) 0.641, 0.668, 0.650, 0.666 s CPU, 67 MB
+  peak; scikit-learn T alone 9.49, 9.28, 9.89, 10.02 s CPU, 2.29 GB: 14.8×, 13.9×, 15.2×, 15.0× CPU
+  (12.3×, 10.9×, 15.4×, 14.5× wall). Target 10×: met. Peak memory 2.9 % of scikit-learn's (≤ 10 %: met).
+  Where ours goes (one thread): the float64 product of X (``addmm``, 64 MiB blocks) 0.37 s, the compiled
+  pass over its blocks 0.13 s, the embedding's scans 0.14 s. At c8b38ee: 1.18 s CPU (8.96×); the gain
+  is the reused block buffer (the product took 0.67 s with a fresh, page-faulted block each time) and the
+  fused pass (no separate add/clamp/gather passes over the block).
+- n = 10,000, two threads: ours 0.867 s CPU, 2.13 s wall; scikit-learn 10.00 s CPU, 22.0 s wall: 11.5× CPU,
+  10.4× wall.
+- zadu ``trustworthiness_continuity`` (two threads): 35.9 s CPU, 4.58 GB: 41.4× ours' CPU, 38.7× wall;
+  values equal (1e-16).
+- n = 70,000, d = 784, float32, two threads (measured 18:00 UTC with the kernels of c8b38ee, not rerun):
+  all neighbourhood scores 190.2 s CPU, 317 MB peak, against one exact 15-NN pass 145.2 s CPU, 209 MB: 1.31×
+  CPU (target ≤ 2×: met; peak < 2 GiB: met). The case takes about 340 CPU seconds (3 minutes of two idle
+  cores).
 """
 
 from __future__ import annotations

@@ -172,3 +172,18 @@ def test_a_job_over_its_total_limit_is_a_timeout_even_when_every_step_is_in_time
     assert recs["slow-ok"]["status"] == "timeout"
     assert "the job ran over its total limit of 1.2 s after step" in recs["slow-ok"]["error"]["message"]
     assert recs["anova_f"]["status"] == "done"
+
+
+def test_the_warm_up_is_not_charged_to_the_first_steps_limit(plugin_env, tmp_path):
+    # slow-warm-up's warm_up sleeps 2.5 s and each fit 2 s; with a 4 s step limit the first fit overran when
+    # the warm-up counted as part of the job's first step
+    results = tmp_path / "results"
+    proc = run_cli(["run", "--dataset", "fbtest_tiny", "--method", "slow-warm-up", "--profile", "smoke",
+                    "--seeds", "1", "-j", "1", "--timeout", "4", "--results", str(results), "--no-progress"],
+                   env=plugin_env)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = _records(results)
+    assert rec["status"] == "done", rec["error"]
+    assert rec["timing"]["fit_s"] < 2.4, "the warm-up is not the fit's time"
+    # its fits sleep: seconds of wall time, little CPU (the warm-up is outside the job)
+    assert 0.0 < rec["timing"]["cpu_s"] < 1.5 < rec["timing"]["job_s"], rec["timing"]

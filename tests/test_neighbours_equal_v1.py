@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 import neighbours_v1_reference as v1
 from bench_core.metrics import neighbours as nb
@@ -104,3 +105,76 @@ def test_qnx_curve_equal_to_v1(seed):
     b = np.where(rng.random((n, K)) < 0.5, a[:, rng.permutation(K)], np.stack([rng.permutation(n)[:K] for _ in range(n)]))
     b = np.stack([row if len(set(row)) == K else rng.permutation(n)[:K] for row in b])
     np.testing.assert_array_equal(nb.qnx_curve(a, b), v1.qnx_curve(a, b))
+
+
+@pytest.mark.parametrize("kind,n,d,seed", [("gauss", 300, 12, 0), ("ties", 260, 20, 5), ("dups", 300, 10, 6)])
+def test_multi_block_scan_bit_equal_to_v1(kind, n, d, seed):
+    """Blocks of 37 and 64 rows (partial register tiles of the product at every block's end, and a short
+    last block), in float64 and float32: the reused block buffer and the fused compiled pass give v1's
+    distances bit for bit."""
+    X, _, _ = _case(kind, n, d, seed)
+    rng = np.random.default_rng(seed)
+    q = (np.arange(n)[:, None] + rng.integers(1, n, size=(n, 5))) % n
+    for rows, dtype in ((37, torch.float64), (64, torch.float64), (37, torch.float32)):
+        kw = dict(block_bytes=n * 8 * rows, dtype=dtype)
+        for use_numba in (None, False):
+            a, b = nb.scan(X, 12, q, use_numba=use_numba, **kw), v1.scan(X, 12, q, **kw)
+            np.testing.assert_array_equal(a.idx, b.idx)
+            np.testing.assert_array_equal(a.sqdist, b.sqdist)
+            np.testing.assert_array_equal(a.ranks, b.ranks)
+
+
+def _pairs_case(kind: str, m: int, rng):
+    if kind == "gauss":
+        return rng.normal(size=m), rng.normal(size=m)
+    if kind == "ties":  # many exact ties in both
+        return rng.integers(0, 5, m).astype(float), rng.integers(0, 40, m).astype(float)
+    a = rng.normal(size=m)  # one large tie in b, the rest close to a
+    b = a + 0.1 * rng.normal(size=m)
+    b[::3] = b[0]
+    return a, b
+
+
+@pytest.mark.parametrize("kind", ["gauss", "ties", "mixed"])
+@pytest.mark.parametrize("m", [2, 3, 17, 2500, 50_000])
+def test_spearman_and_ranks_bit_equal_to_scipy(kind, m):
+    """The faster Spearman ρ of the Shepard score is ``scipy.stats.spearmanr`` bit for bit (the ranks are
+    exact half-integers and the correlation is the same ``np.corrcoef`` call on the same layout)."""
+    from scipy.stats import rankdata, spearmanr
+
+    a, b = _pairs_case(kind, m, np.random.default_rng(m))
+    np.testing.assert_array_equal(nb.average_ranks(a), rankdata(a))
+    np.testing.assert_array_equal(nb.average_ranks(b), rankdata(b))
+    if np.ptp(a) > 0 and np.ptp(b) > 0:
+        assert nb._spearman(a, b) == float(spearmanr(a, b).statistic)
+
+
+@pytest.mark.parametrize("d", [2, 50, 784])
+def test_pair_distances_do_not_depend_on_the_chunk(d):
+    rng = np.random.default_rng(d)
+    A = rng.normal(size=(300, d))
+    i, j = nb.sample_pairs(300, 20_000, d)
+    ref = np.sqrt(((A[i] - A[j]) ** 2).sum(1))
+    out = nb.pair_distances(A, i, j)
+    np.testing.assert_allclose(out, ref, rtol=1e-14)
+    for chunk in (1, 7, 4096, 65536):
+        np.testing.assert_array_equal(nb.pair_distances(A, i, j, chunk=chunk), out)
+
+
+def test_results_do_not_depend_on_the_thread_count():
+    """The compiled kernels run over row ranges on torch's thread count; one and three threads (uneven
+    ranges) give the same arrays as v1."""
+    X, E, _ = _case("dups", 300, 10, 6)
+    rng = np.random.default_rng(3)
+    q = (np.arange(300)[:, None] + rng.integers(1, 300, size=(300, 4))) % 300
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 3):
+            torch.set_num_threads(threads)
+            for A in (X, E):
+                a, b = nb.scan(A, 9, q, block_bytes=300 * 8 * 50), v1.scan(A, 9, q, block_bytes=300 * 8 * 50)
+                np.testing.assert_array_equal(a.idx, b.idx)
+                np.testing.assert_array_equal(a.ranks, b.ranks)
+                np.testing.assert_array_equal(nb.query_ranks(A, q, nb.scan(A, 30)), b.ranks)
+    finally:
+        torch.set_num_threads(before)

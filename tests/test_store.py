@@ -119,7 +119,7 @@ def test_to_json_nulls_only_non_finite_floats():
     assert rec.to_json()["scores"] == {"nan": None, "inf": None, "ninf": None, "none": None, "int": 3,
                                        "zero": 0.0, "x": 0.25}
     assert rec.scores["nan"] != rec.scores["nan"], "the record itself is left as it was"
-    assert rec.to_json()["timing"] == {"wall_s": 1.0, "job_s": 0.9, "fit_s": 0.5}
+    assert rec.to_json()["timing"] == {"wall_s": 1.0, "job_s": 0.9, "fit_s": 0.5, "cpu_s": None}
 
 
 def test_write_puts_one_sorted_indented_file_per_key(tmp_path):

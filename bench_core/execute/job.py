@@ -50,6 +50,19 @@ def _proc_status(field: str, pid: int | str | None = "self") -> float | None:
     return None
 
 
+def cpu_seconds(pid: int | str | None = "self") -> float | None:
+    """User + system CPU seconds of a process and of the children it has reaped (``/proc/<pid>/stat``,
+    utime, stime, cutime, cstime); ``None`` where ``/proc`` is not readable."""
+    if pid is None:
+        return None
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = raw[raw.rindex(")") + 2:].split()  # the command name may hold spaces: skip past its ")"
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 def reset_peak_rss(pid: int | str = "self") -> bool:
     """Reset the kernel's peak-RSS counter (VmHWM) of a process (this one by default); False where
     unsupported."""
@@ -156,7 +169,8 @@ class Worker:
         rss0 = _proc_status("VmRSS")
         outcome: dict[str, Any] = {"status": "error", "scores": {}, "outputs": {}, "error": None}
         device = "cpu"
-        host_pid, host_reset, host_rss0 = None, False, None  # (a method whose creation fails never gets them)
+        # (a method whose creation fails never gets these)
+        host_pid, host_reset, host_rss0, cpu0 = None, False, None, None
         try:
             device = resolve_device(spec.device)
             cls = self.registry.method(spec.track, spec.method)
@@ -173,12 +187,18 @@ class Worker:
                     cls.warm_up()
                     self._warm.add(cls)
                 method = cls(**spec.params)
+            if step is not None:
+                # dataset loading and the method's warm-up (a one-off JIT compile, say) are a step of their
+                # own: the job's first step, a fit, gets the whole limit; an unnamed step keeps timeout
+                # messages reading "in its first step"
+                step("")
             t0 = time.perf_counter()  # dataset loading and warm-up are not the job's time
             reset_ok = reset_peak_rss()
             host_pid = self.host.pid if self.host is not None else None
             host_reset = host_pid is not None and reset_peak_rss(host_pid)
             rss0 = _proc_status("VmRSS")
             host_rss0 = _proc_status("VmRSS", host_pid) if host_reset else None
+            cpu0 = _cpu_total(host_pid)
             guard = StepGuard(step or (lambda m: None))  # step boundaries stay in the protocol's hands
             guard.wrap(method)
             ctx = Context(seed=spec.seed, device=device, time_budget_s=spec.timeout_s, profile=spec.profile,
@@ -226,6 +246,8 @@ class Worker:
             memory["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
         outcome["memory"] = memory
         outcome["job_s"] = time.perf_counter() - t0
+        cpu1 = _cpu_total(host_pid)
+        outcome["cpu_s"] = (cpu1 - cpu0) if (cpu0 is not None and cpu1 is not None) else None
         outcome["device"] = device
         if device.startswith("cuda"):  # the GPU that ran it, for the result's provenance
             outcome["environment"] = self.env
@@ -234,6 +256,15 @@ class Worker:
             outcome["environment"] = {k: v for k, v in self.env.items() if k != "gpu"}
         outcome["pid"] = os.getpid()
         return outcome
+
+
+def _cpu_total(host_pid: int | None) -> float | None:
+    """CPU seconds of this worker plus its method process (when there is one)."""
+    own = cpu_seconds()
+    if own is None or host_pid is None:
+        return own
+    host = cpu_seconds(host_pid)
+    return None if host is None else own + host
 
 
 def _type_name(exc: BaseException) -> str:

@@ -8,7 +8,9 @@
   was given CUDA, one of a bounded number of GPU workers, each spawned seeing exactly one GPU. A job given
   CUDA runs on a GPU worker; a GPU worker with no such job left takes CPU jobs.
 - **Timeout**: the limit applies to each step of a job (the protocol marks steps: a fit, an evaluation, a
-  stability refit), so a job that fits 21 times gets 21 limits but no single fit may overrun; a step that
+  stability refit), so a job that fits 21 times gets 21 limits but no single fit may overrun; loading the
+  dataset and the method's ``warm_up`` (once per worker) come before the first step, under a limit of their
+  own, so a one-off JIT compile is not charged to the first fit's limit; a step that
   does not end in time gets its worker killed (SIGKILL) and replaced: status ``timeout``. A job with a
   total limit (``job_timeout_s``, from the profile) is killed the same way when all its steps together
   overrun it.
@@ -317,7 +319,7 @@ class LocalExecutor(Executor):
             elif msg[0] == "progress":
                 s.progress = (msg[1], msg[2])
             elif msg[0] == "step" and s.spec is not None:
-                s.last_step = msg[1]
+                s.last_step = msg[1] or None  # "": the job's preparation ended (dataset, warm-up)
                 if s.spec.timeout_s:
                     s.deadline = time.monotonic() + s.spec.timeout_s
             elif msg[0] == "result":

@@ -279,7 +279,8 @@ class Recorder:
             dataset=spec.dataset, dataset_fingerprint=spec.dataset_fingerprint, split=spec.split, seed=spec.seed,
             profile=spec.profile, protocol_version=spec.protocol_version, settings=dict(spec.settings),
             scores=dict(outcome.get("scores") or {}),
-            timing=Timing(wall_s=time.monotonic() - t0, job_s=outcome.get("job_s"), fit_s=outcome.get("fit_s")),
+            timing=Timing(wall_s=time.monotonic() - t0, job_s=outcome.get("job_s"), fit_s=outcome.get("fit_s"),
+                          cpu_s=outcome.get("cpu_s")),
             memory=Memory(**mem),
             provenance=Provenance(
                 featbench=self.version, plugin=dict(spec.plugin), git_commit=self.commit, git_dirty=self.dirty,

@@ -129,7 +129,22 @@ class SlowOk(Selector):
         return X.var(axis=0)
 
 
-ALL = [Raises, ReturnsNaN, WrongShape, OutOfRange, Sleeper, Aborts, MemoryHog, Spy, NoOp, SlowOk]
+class SlowWarmUp(Selector):
+    """A selector whose one-off warm-up (a JIT compile, say) and first fit each fit the step limit, together not."""
+
+    name, version = "slow-warm-up", "1"
+    params = {"seconds": 2.0}
+
+    @classmethod
+    def warm_up(cls) -> None:
+        time.sleep(2.5)
+
+    def rank(self, X, y, ctx):
+        time.sleep(self.params["seconds"])
+        return X.var(axis=0)
+
+
+ALL = [Raises, ReturnsNaN, WrongShape, OutOfRange, Sleeper, Aborts, MemoryHog, Spy, NoOp, SlowOk, SlowWarmUp]
 
 
 @hookimpl

@@ -24,7 +24,7 @@ profile (methods trained by gradient descent use it; others may ignore it). Meth
 ``requires=("planted_dictionary",)`` (the positive control) receive the planted directions as
 ``ctx.planted_dictionary``.
 
-Protocol (version 2)
+Protocol (version 4)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
 
@@ -50,7 +50,11 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy; on
    transformer token data (``doc``/``position`` arrays, ``info["layer"]``; batches are whole documents) splice
    fidelity through the model ``splice_model`` (``splice_cosine``, ``splice_recovered`` relative to mean
-   ablation; see :func:`evaluate`); on labelled data (at least two classes on each side of the split)
+   ablation; see :func:`evaluate`) on the evaluation documents of :func:`splice_docs`: all of them when
+   ``splice_tokens`` is 0 (the default), else a fixed subset of whole documents of at most ``splice_tokens``
+   tokens, the evaluation documents first in one ranking of the dataset's documents by a hash of (dataset
+   name, document id), the same for every method, seed and target (``outputs["splice_docs"]`` and
+   ``["splice_tokens"]`` record its size); on labelled data (at least two classes on each side of the split)
    **k-sparse probing** of the label, ``probe_k<k>`` for ``k`` in ``probe_ks`` (default {1, 2, 5}):
    the selectors-track method ``probe_selector`` (default ``anova_f``) chooses ``k`` latents of the
    document-pooled codes of the training rows and the selectors track's fixed ``logreg`` evaluator is
@@ -81,7 +85,7 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
 
 Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_tol``, ``calib_holdout``,
 ``eval_batch``,
-``splice_model``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
+``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
 every job key.
 
 Standard budget
@@ -128,10 +132,16 @@ Versions
   targets more closely in fewer fits; a ``standard`` profile sized for its 60-minute budget on 2 cores (see
   :mod:`bench_core.profiles`). Splice fidelity computes the SAE-independent embeddings once per job (the
   same numbers).
+- 4: the ``splice_tokens`` setting (step 3): splice fidelity on a fixed subset of whole evaluation documents
+  (:func:`splice_docs`); 0 (every profile but ``standard``) keeps all of them, so those profiles' scores are
+  version 3's; ``standard`` uses 2,000 tokens. The model's threads follow the harness worker's
+  (``OMP_NUM_THREADS``; :func:`plugins.datasets.minilm.model_threads`) instead of every usable core: the same
+  model, possibly different float round-off in the last digits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -347,8 +357,9 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
              splice: tuple | None = None) -> dict[str, float]:
     """Protocol step 3, streaming over the evaluation batches of :func:`eval_batches`.
 
-    ``splice = (runner, layer, mean[, memo])`` adds splice fidelity on token data (a model registered with
-    ``register.add_model``): per batch of whole documents, the sentence embeddings of the rest of the model
+    ``splice = (runner, layer, mean[, memo[, keep]])`` adds splice fidelity on token data (a model registered
+    with ``register.add_model``), on the documents whose ids are in ``keep`` (:func:`splice_docs`; ``None``:
+    every evaluation document): per batch of whole documents, the sentence embeddings of the rest of the model
     run from the original activations (E), from the reconstructions (E_sae) and from the training mean
     (mean ablation, E_abl). E and E_abl do not depend on the SAE: with a ``memo`` dict (one per job, from
     :func:`splice_runner`) they are computed once per batch and reused by the job's later evaluations (the
@@ -380,15 +391,20 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
         if splice is not None:
             runner, layer, mean, *rest = splice
             memo = rest[0] if rest else {}
+            keep = rest[1] if len(rest) > 1 else None
             doc = dataset.arrays["doc"][test_idx[rows]]
             pos = dataset.arrays["position"][test_idx[rows]]
+            sel = slice(None) if keep is None else np.isin(doc, keep)
+            if keep is not None and not sel.any():
+                continue
+            doc, pos = doc[sel], pos[sel]
             key = (int(rows[0]), len(rows))
             if key not in memo:
-                xn = x.detach().cpu().numpy()
+                xn = x.detach().cpu().numpy()[sel]
                 memo[key] = (runner.sentence_embeddings_from_layer(layer, xn, doc, pos),
                              runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos))
             E, Ea = memo[key]
-            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy(), doc, pos)
+            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy()[sel], doc, pos)
             cs, ca = _row_cos(E, Es), _row_cos(E, Ea)
             sp_sum += float(cs.sum())
             sp_gap += float((1 - cs).sum())
@@ -413,10 +429,34 @@ def _row_cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sum(A * B, axis=1) / np.maximum(na * nb, 1e-300)
 
 
-def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
-    """``(runner, layer, training mean, memo)`` for token data that names its layer and has
+def splice_docs(dataset: "Dataset", test_idx: np.ndarray, n_tokens: int | None) -> np.ndarray | None:
+    """The evaluation documents splice fidelity runs on (sorted ids), or ``None`` for all of them.
+
+    ``n_tokens`` falsy (0 or ``None``, the default of every profile but ``standard``), or at least the
+    evaluation rows' token count: ``None``, every evaluation document. Else a fixed subset of whole
+    documents: the dataset's documents are ranked once by a hash of ``(dataset name, document id)`` (BLAKE2b,
+    8 bytes; a seeded order that depends on the card's data only, never on the job's seed, method or
+    target), and the subset is the longest prefix of the evaluation documents in that order whose token
+    count is at most ``n_tokens`` (at least one document; a document is never cut). The same ranking serves
+    every job of a dataset: every method, target and seed on one split scores the same documents, and two
+    splits share the documents they both evaluate on that rank high."""
+    doc = np.asarray(dataset.arrays["doc"])[np.asarray(test_idx)]
+    ids, counts = np.unique(doc, return_counts=True)
+    if not n_tokens or int(counts.sum()) <= int(n_tokens):
+        return None
+    rank = [hashlib.blake2b(f"{dataset.name}/{i}".encode(), digest_size=8).digest() for i in ids.tolist()]
+    order = sorted(range(len(ids)), key=rank.__getitem__)
+    cum = np.cumsum(counts[order])
+    n = max(1, int(np.searchsorted(cum, int(n_tokens), side="right")))
+    return np.sort(ids[order[:n]])
+
+
+def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train, test_idx: np.ndarray | None = None):
+    """``(runner, layer, training mean, memo, keep)`` for token data that names its layer and has
     ``doc``/``position`` arrays, when the profile's ``splice_model`` is set; else ``None``. ``memo`` (an empty
-    dict) holds the SAE-independent embeddings of :func:`evaluate` for the job."""
+    dict) holds the SAE-independent embeddings of :func:`evaluate` for the job; ``keep`` the documents of
+    :func:`splice_docs` for the evaluation rows ``test_idx`` and the setting ``splice_tokens`` (``None``: all).
+    The model is loaded once per worker process (the runner's factory caches it), not once per job."""
     name = settings.get("splice_model")
     layer = dataset.info.get("layer")
     if not name or layer is None or "doc" not in dataset.arrays or "position" not in dataset.arrays:
@@ -424,14 +464,15 @@ def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
     from bench_core.registry import model
 
     mean = X_train.double().mean(0).float().cpu().numpy()
-    return (model(name)(), int(layer), mean, {})
+    keep = None if test_idx is None else splice_docs(dataset, test_idx, settings.get("splice_tokens"))
+    return (model(name)(), int(layer), mean, {}, keep)
 
 
 class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
-    protocol_version = 3
+    protocol_version = 4
     task = "activations"
     #: planted data (with its recorded dictionary) and real activations get separate overall tables
     ground_truth_property = "planted_dictionary"
@@ -466,6 +507,7 @@ class SAEsTrack(Track):
             "calib_holdout": 0.1,
             "eval_batch": 2048,
             "splice_model": "minilm",
+            "splice_tokens": 0,
             "probe_ks": [1, 2, 5],
             "probe_selector": "anova_f",
             "consistency_l0": [16],
@@ -503,10 +545,15 @@ class SAEsTrack(Track):
             ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
         budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
         batch = int(settings["eval_batch"])
-        splice = splice_runner(dataset, settings, X)
+        splice = splice_runner(dataset, settings, X, sp_test)
         scores: dict[str, float] = {}
         outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0]),
                                    "activation_mb": (X.numel() + X_eval.numel()) * 4 / 2**20}
+        if splice is not None:
+            keep = splice[4]
+            spliced = sp_test if keep is None else sp_test[np.isin(dataset.arrays["doc"][sp_test], keep)]
+            outputs["splice_docs"] = int(len(np.unique(dataset.arrays["doc"][spliced])))
+            outputs["splice_tokens"] = int(len(spliced))
         prober = None
         if settings.get("probe_ks") and sae_probing.applies(dataset, sp_train, sp_test):
             prober = sae_probing.Prober(dataset, sp_train, sp_test, X, X_eval, settings, ctx)

@@ -112,12 +112,23 @@ the 150 s job limit in the L0 = 64 evaluation, while semi-NMF and the planted co
 of the earlier sample jobs (TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about
 4,100 CPU-s for the 3 seeds, 34 minutes on two workers.
 
-The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``: measured per job
-(TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation (model load included) and
-about 6.3 CPU-s for each further one, nearly all of it splice fidelity (blocks 4-6 on 7,100 evaluation
-tokens; k-sparse probing is already per document, about 0.05 CPU-s); about 35-50 CPU-s per job, about 4,000
-CPU-s for its 93 standard jobs, which would take the run past 60 minutes. Run it with ``--profile full`` or
-name it with ``--dataset minilm_l3_tokens``.
+The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``. Before version 4
+(measured per job, TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation and about
+6.3 CPU-s for each further one, nearly all of it splice fidelity; about 35-50 CPU-s per job. Two causes,
+measured in one process (split 0, single-threaded torch, ``time.process_time``, under a load average of 4-6
+on this 2-core machine): the model ran on every usable core (2 threads inside a one-thread worker: 3.7 CPU-s
+against 1.3 for one thread, for the same full-set splice, 2.7x) and on all 6,939 evaluation tokens. Version
+4 runs the model on the worker's threads and, in ``standard``, on ``splice_tokens = 2,000`` (46 of the 144
+evaluation documents, 1,973 tokens on split 0; one splice run 0.42-0.47 CPU-s against 1.27-1.29 for all
+documents; ``splice_recovered@L0=16`` 0.8723 against 0.8747 on all documents). The same TopK job, in
+process: 48.8 CPU-s (31.5 of them in the model) before, 27.4 (11.3) with one thread on all documents,
+21.6 (5.0) after — 0.44x before's CPU. Through the harness (``featbench run --profile standard --method
+'topk[width=4]' --seeds 1 --threads 1``, result ``timing.cpu_s``): 27.2 CPU-s, model load (2.6 CPU-s, once
+per worker process: :func:`plugins.datasets.minilm.load_model` caches it) and worker start included. The
+model load was never per job. The 93 standard jobs are not yet measured as a run: at TopK's 27 CPU-s each
+they would be about 2,500 CPU-s (21 minutes on two workers), on top of the planted tier's projected 34
+minutes; penalty methods' calibration fits cost more (see the planted jobs above), so that is a lower
+bound. Run it with ``--profile full`` or name it with ``--dataset minilm_l3_tokens``.
 
 Versions
 --------

@@ -84,9 +84,8 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
 Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_tol``, ``calib_holdout``,
-``eval_batch``,
-``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
-every job key.
+``eval_batch``, ``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come
+from the profile and are part of every job key.
 
 Standard budget
 ---------------

@@ -72,7 +72,8 @@ PROFILES: dict[str, Profile] = {
             track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5},
                             # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, a token budget sized by measured
                             # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget")
-                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512}},
+                            # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
+                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

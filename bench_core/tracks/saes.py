@@ -24,7 +24,7 @@ profile (methods trained by gradient descent use it; others may ignore it). Meth
 ``requires=("planted_dictionary",)`` (the positive control) receive the planted directions as
 ``ctx.planted_dictionary``.
 
-Protocol (version 2)
+Protocol (version 4)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` card:
 
@@ -50,7 +50,11 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    MMCS, uniqueness, per-latent firing precision/recall/F1 and absorption on the planted hierarchy; on
    transformer token data (``doc``/``position`` arrays, ``info["layer"]``; batches are whole documents) splice
    fidelity through the model ``splice_model`` (``splice_cosine``, ``splice_recovered`` relative to mean
-   ablation; see :func:`evaluate`); on labelled data (at least two classes on each side of the split)
+   ablation; see :func:`evaluate`) on the evaluation documents of :func:`splice_docs`: all of them when
+   ``splice_tokens`` is 0 (the default), else a fixed subset of whole documents of at most ``splice_tokens``
+   tokens, the evaluation documents first in one ranking of the dataset's documents by a hash of (dataset
+   name, document id), the same for every method, seed and target (``outputs["splice_docs"]`` and
+   ``["splice_tokens"]`` record its size); on labelled data (at least two classes on each side of the split)
    **k-sparse probing** of the label, ``probe_k<k>`` for ``k`` in ``probe_ks`` (default {1, 2, 5}):
    the selectors-track method ``probe_selector`` (default ``anova_f``) chooses ``k`` latents of the
    document-pooled codes of the training rows and the selectors track's fixed ``logreg`` evaluator is
@@ -80,9 +84,8 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
 Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_tol``, ``calib_holdout``,
-``eval_batch``,
-``splice_model``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come from the profile and are part of
-every job key.
+``eval_batch``, ``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come
+from the profile and are part of every job key.
 
 Standard budget
 ---------------
@@ -99,17 +102,33 @@ OMP grows a Cholesky factor (Batch-OMP; 9.8 → 3.1 CPU-s for 1,024 rows, k = 64
 semi-NMF multiplies its codes sparsely and solves its ridge system by LU (the same sums); the standard
 profile's ``profile_params`` bound the classical fits (dictionary learning: 4,096 rows, one epoch, 20 sweeps;
 semi-NMF: 1,024 rows, 10 iterations, 5 encoding updates; the planted control's bias on 1,024 rows). Measured
-after (width 8, k = 64, planted_toy): semi-NMF fit 10.5 and encoding 7.9 CPU-s; dictionary learning's encoding
-13-22 CPU-s; the planted control's OMP 1.8 CPU-s per 1,024 rows. The projection of the earlier sample jobs
-(TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about 4,100 CPU-s for the 3 seeds, 34
-minutes on two workers.
+after (k = 64, planted_toy): semi-NMF at width 8, fit 10.5 and encoding 7.9 CPU-s; the planted control's OMP
+1.8 CPU-s per 1,024 rows; a whole dictionary-learning job at width 4 33.7 CPU-s in process (fit 4.2 at
+width 4, 11.1 at width 8; evaluations 0.9, 1.8, 4.9 and 15.9 CPU-s at L0 8, 16, 32, 64: OMP at k = 64 is its
+largest step; the consistency refit 3.0). Not yet confirmed through the harness: two ``-j 1`` checks (two
+threads per worker, on a machine loaded by other work) ran both dictionary-learning jobs on planted_toy past
+the 150 s job limit in the L0 = 64 evaluation, while semi-NMF and the planted control finished. The projection
+of the earlier sample jobs (TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about
+4,100 CPU-s for the 3 seeds, 34 minutes on two workers.
 
-The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``: measured per job
-(TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation (model load included) and
-about 6.3 CPU-s for each further one, nearly all of it splice fidelity (blocks 4-6 on 7,100 evaluation
-tokens; k-sparse probing is already per document, about 0.05 CPU-s); about 35-50 CPU-s per job, about 4,000
-CPU-s for its 93 standard jobs, which would take the run past 60 minutes. Run it with ``--profile full`` or
-name it with ``--dataset minilm_l3_tokens``.
+The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``. Before version 4
+(measured per job, TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation and about
+6.3 CPU-s for each further one, nearly all of it splice fidelity; about 35-50 CPU-s per job. Two causes,
+measured in one process (split 0, single-threaded torch, ``time.process_time``, under a load average of 4-6
+on this 2-core machine): the model ran on every usable core (2 threads inside a one-thread worker: 3.7 CPU-s
+against 1.3 for one thread, for the same full-set splice, 2.7x) and on all 6,939 evaluation tokens. Version
+4 runs the model on the worker's threads and, in ``standard``, on ``splice_tokens = 2,000`` (46 of the 144
+evaluation documents, 1,973 tokens on split 0; one splice run 0.42-0.47 CPU-s against 1.27-1.29 for all
+documents; ``splice_recovered@L0=16`` 0.8723 against 0.8747 on all documents). The same TopK job, in
+process: 48.8 CPU-s (31.5 of them in the model) before, 27.4 (11.3) with one thread on all documents,
+21.6 (5.0) after — 0.44x before's CPU. Through the harness (``featbench run --profile standard --method
+'topk[width=4]' --seeds 1 --threads 1``, result ``timing.cpu_s``): 27.2 CPU-s, model load (2.6 CPU-s, once
+per worker process: :func:`plugins.datasets.minilm.load_model` caches it) and worker start included. The
+model load was never per job. The 93 standard jobs are not yet measured as a run: at TopK's 27 CPU-s each
+they would be about 2,500 CPU-s (21 minutes on two workers), on top of the planted tier's projected 34
+minutes; penalty methods' calibration fits cost far more, so that is a lower bound: a Gated job at width 8
+(seed 0, in process, after) took 183.5 CPU-s, 5.0 of them in the model — past the 150 s job limit, by its
+calibration fits, not by splice fidelity. Run it with ``--profile full`` or name it with ``--dataset minilm_l3_tokens``.
 
 Versions
 --------
@@ -124,10 +143,16 @@ Versions
   targets more closely in fewer fits; a ``standard`` profile sized for its 60-minute budget on 2 cores (see
   :mod:`bench_core.profiles`). Splice fidelity computes the SAE-independent embeddings once per job (the
   same numbers).
+- 4: the ``splice_tokens`` setting (step 3): splice fidelity on a fixed subset of whole evaluation documents
+  (:func:`splice_docs`); 0 (every profile but ``standard``) keeps all of them, so those profiles' scores are
+  version 3's; ``standard`` uses 2,000 tokens. The model's threads follow the harness worker's
+  (``OMP_NUM_THREADS``; :func:`plugins.datasets.minilm.model_threads`) instead of every usable core: the same
+  model, possibly different float round-off in the last digits.
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 import time
@@ -343,8 +368,9 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
              splice: tuple | None = None) -> dict[str, float]:
     """Protocol step 3, streaming over the evaluation batches of :func:`eval_batches`.
 
-    ``splice = (runner, layer, mean[, memo])`` adds splice fidelity on token data (a model registered with
-    ``register.add_model``): per batch of whole documents, the sentence embeddings of the rest of the model
+    ``splice = (runner, layer, mean[, memo[, keep]])`` adds splice fidelity on token data (a model registered
+    with ``register.add_model``), on the documents whose ids are in ``keep`` (:func:`splice_docs`; ``None``:
+    every evaluation document): per batch of whole documents, the sentence embeddings of the rest of the model
     run from the original activations (E), from the reconstructions (E_sae) and from the training mean
     (mean ablation, E_abl). E and E_abl do not depend on the SAE: with a ``memo`` dict (one per job, from
     :func:`splice_runner`) they are computed once per batch and reused by the job's later evaluations (the
@@ -376,15 +402,20 @@ def evaluate(sae: SAE, X_eval, dataset: "Dataset", test_idx: np.ndarray, batch: 
         if splice is not None:
             runner, layer, mean, *rest = splice
             memo = rest[0] if rest else {}
+            keep = rest[1] if len(rest) > 1 else None
             doc = dataset.arrays["doc"][test_idx[rows]]
             pos = dataset.arrays["position"][test_idx[rows]]
+            sel = slice(None) if keep is None else np.isin(doc, keep)
+            if keep is not None and not sel.any():
+                continue
+            doc, pos = doc[sel], pos[sel]
             key = (int(rows[0]), len(rows))
             if key not in memo:
-                xn = x.detach().cpu().numpy()
+                xn = x.detach().cpu().numpy()[sel]
                 memo[key] = (runner.sentence_embeddings_from_layer(layer, xn, doc, pos),
                              runner.sentence_embeddings_from_layer(layer, np.broadcast_to(mean, xn.shape), doc, pos))
             E, Ea = memo[key]
-            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy(), doc, pos)
+            Es = runner.sentence_embeddings_from_layer(layer, xh.detach().cpu().numpy()[sel], doc, pos)
             cs, ca = _row_cos(E, Es), _row_cos(E, Ea)
             sp_sum += float(cs.sum())
             sp_gap += float((1 - cs).sum())
@@ -409,10 +440,34 @@ def _row_cos(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.sum(A * B, axis=1) / np.maximum(na * nb, 1e-300)
 
 
-def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
-    """``(runner, layer, training mean, memo)`` for token data that names its layer and has
+def splice_docs(dataset: "Dataset", test_idx: np.ndarray, n_tokens: int | None) -> np.ndarray | None:
+    """The evaluation documents splice fidelity runs on (sorted ids), or ``None`` for all of them.
+
+    ``n_tokens`` falsy (0 or ``None``, the default of every profile but ``standard``), or at least the
+    evaluation rows' token count: ``None``, every evaluation document. Else a fixed subset of whole
+    documents: the dataset's documents are ranked once by a hash of ``(dataset name, document id)`` (BLAKE2b,
+    8 bytes; a seeded order that depends on the card's data only, never on the job's seed, method or
+    target), and the subset is the longest prefix of the evaluation documents in that order whose token
+    count is at most ``n_tokens`` (at least one document; a document is never cut). The same ranking serves
+    every job of a dataset: every method, target and seed on one split scores the same documents, and two
+    splits share the documents they both evaluate on that rank high."""
+    doc = np.asarray(dataset.arrays["doc"])[np.asarray(test_idx)]
+    ids, counts = np.unique(doc, return_counts=True)
+    if not n_tokens or int(counts.sum()) <= int(n_tokens):
+        return None
+    rank = [hashlib.blake2b(f"{dataset.name}/{i}".encode(), digest_size=8).digest() for i in ids.tolist()]
+    order = sorted(range(len(ids)), key=rank.__getitem__)
+    cum = np.cumsum(counts[order])
+    n = max(1, int(np.searchsorted(cum, int(n_tokens), side="right")))
+    return np.sort(ids[order[:n]])
+
+
+def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train, test_idx: np.ndarray | None = None):
+    """``(runner, layer, training mean, memo, keep)`` for token data that names its layer and has
     ``doc``/``position`` arrays, when the profile's ``splice_model`` is set; else ``None``. ``memo`` (an empty
-    dict) holds the SAE-independent embeddings of :func:`evaluate` for the job."""
+    dict) holds the SAE-independent embeddings of :func:`evaluate` for the job; ``keep`` the documents of
+    :func:`splice_docs` for the evaluation rows ``test_idx`` and the setting ``splice_tokens`` (``None``: all).
+    The model is loaded once per worker process (the runner's factory caches it), not once per job."""
     name = settings.get("splice_model")
     layer = dataset.info.get("layer")
     if not name or layer is None or "doc" not in dataset.arrays or "position" not in dataset.arrays:
@@ -420,14 +475,15 @@ def splice_runner(dataset: "Dataset", settings: Mapping[str, Any], X_train):
     from bench_core.registry import model
 
     mean = X_train.double().mean(0).float().cpu().numpy()
-    return (model(name)(), int(layer), mean, {})
+    keep = None if test_idx is None else splice_docs(dataset, test_idx, settings.get("splice_tokens"))
+    return (model(name)(), int(layer), mean, {}, keep)
 
 
 class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
-    protocol_version = 3
+    protocol_version = 4
     task = "activations"
     #: planted data (with its recorded dictionary) and real activations get separate overall tables
     ground_truth_property = "planted_dictionary"
@@ -462,6 +518,7 @@ class SAEsTrack(Track):
             "calib_holdout": 0.1,
             "eval_batch": 2048,
             "splice_model": "minilm",
+            "splice_tokens": 0,
             "probe_ks": [1, 2, 5],
             "probe_selector": "anova_f",
             "consistency_l0": [16],
@@ -499,10 +556,15 @@ class SAEsTrack(Track):
             ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
         budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
         batch = int(settings["eval_batch"])
-        splice = splice_runner(dataset, settings, X)
+        splice = splice_runner(dataset, settings, X, sp_test)
         scores: dict[str, float] = {}
         outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0]),
                                    "activation_mb": (X.numel() + X_eval.numel()) * 4 / 2**20}
+        if splice is not None:
+            keep = splice[4]
+            spliced = sp_test if keep is None else sp_test[np.isin(dataset.arrays["doc"][sp_test], keep)]
+            outputs["splice_docs"] = int(len(np.unique(dataset.arrays["doc"][spliced])))
+            outputs["splice_tokens"] = int(len(spliced))
         prober = None
         if settings.get("probe_ks") and sae_probing.applies(dataset, sp_train, sp_test):
             prober = sae_probing.Prober(dataset, sp_train, sp_test, X, X_eval, settings, ctx)

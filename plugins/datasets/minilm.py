@@ -12,7 +12,7 @@ layer ``i`` (1..6) the output of block ``i``: the residual stream, ``hidden_stat
 
 **One model run per corpus.** :func:`activations` tokenizes the documents (``[CLS] … [SEP]``, truncated to
 ``max_tokens_per_doc`` tokens including those two), runs the model on the CPU under ``torch.no_grad()`` with
-pinned threads (``FEATBENCH_MODEL_THREADS``, else the usable cores up to 8) in batches of
+pinned threads (:func:`model_threads`) in batches of
 :data:`BATCH_DOCS` documents sorted by length (ties by document id), computes all 7 hidden states in one pass,
 and caches them once under ``<cache_dir()>/activations/<sha>.npz`` (atomic write): per layer the per-token
 rows ``layer_<i>`` float32 ``[n_tokens, 384]`` and the mean-pooled rows ``pooled_<i>`` float32
@@ -132,9 +132,14 @@ def load_model():
 
 
 def model_threads() -> int:
-    env = os.environ.get("FEATBENCH_MODEL_THREADS")
-    if env:
-        return max(1, int(env))
+    """Torch threads of a model run: ``FEATBENCH_MODEL_THREADS``; else ``OMP_NUM_THREADS`` when set (a harness
+    worker sets it to its thread count: a splice inside a ``-j 2`` run on 2 cores must not run 2 threads per
+    worker, which cost 2.7x the CPU seconds of one thread on the loaded 2-core machine); else the usable
+    cores, up to 8."""
+    for var in ("FEATBENCH_MODEL_THREADS", "OMP_NUM_THREADS"):
+        env = os.environ.get(var)
+        if env and env.strip().isdigit():
+            return max(1, int(env))
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux

@@ -107,9 +107,18 @@ after (k = 64, planted_toy): semi-NMF at width 8, fit 10.5 and encoding 7.9 CPU-
 width 4, 11.1 at width 8; evaluations 0.9, 1.8, 4.9 and 15.9 CPU-s at L0 8, 16, 32, 64: OMP at k = 64 is its
 largest step; the consistency refit 3.0). Not yet confirmed through the harness: two ``-j 1`` checks (two
 threads per worker, on a machine loaded by other work) ran both dictionary-learning jobs on planted_toy past
-the 150 s job limit in the L0 = 64 evaluation, while semi-NMF and the planted control finished. The projection
-of the earlier sample jobs (TopK 12-19, penalty methods 40-80 CPU-s per job at width 8) stays at about
-4,100 CPU-s for the 3 seeds, 34 minutes on two workers.
+the 150 s job limit in the L0 = 64 evaluation, while semi-NMF and the planted control finished. Measured
+through the harness since (commit 1aa8687, protocol 3, seed 0 only, ``-j 2``, CPU seconds from each result's
+``timing.cpu_s``, on a machine loaded by other work), the standard profile does **not** fit its budget yet:
+on planted_main TopK 9.7 (width 4), AbsTopK 11.2/18.2 (widths 4/8), BatchTopK 14.8/24.3, Feature Choice
+13.7/19.9, Matryoshka 22.4/31.9, JumpReLU 35.5/47.0, ReLU+L1 27.5/49.9, decoder-norm L1 31.1/45.5, Gated
+48.7 and past the 150 s job limit at width 8, dictionary learning 39.4 and past the job limit at width 8, the
+planted control 104.3, NMF at both widths and FastICA over the 30 s step limit; on digits_mlp_l1 every job
+but NMF took 0.2-5.6 CPU-s, NMF at width 4 248.9 CPU-s (max_iter 200, unbounded in ``standard``); on
+minilm_l3_tokens (before version 4) AbsTopK 48.5/66.3 and BatchTopK 46.9/65.0. planted_main alone is about
+1,100 CPU-s per seed, so the 3 seeds of the four standard datasets come to well over 60 minutes on two
+workers. What remains: step budgets for NMF, FastICA, Gated and dictionary learning at width 8 and the
+planted control in ``standard``, then a measured seed-0 sweep (``timing.cpu_s``) before the board run.
 
 The transformer tier (``minilm_l3_tokens``) is still in the ``full`` tier, not ``standard``. Before version 4
 (measured per job, TopK, width 4, seed 0): 13.4 CPU-s of fits, 16 CPU-s for the first evaluation and about

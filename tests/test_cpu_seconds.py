@@ -49,3 +49,18 @@ def test_another_process_and_a_missing_one():
         proc.wait()
     assert cpu_seconds(proc.pid) is None
     assert cpu_seconds(None) is None
+
+
+def test_workers_pin_every_thread_pool_numba_included(monkeypatch):
+    from bench_core.execute.job import THREAD_VARS, configure_threads
+    from bench_core.execute.local import LocalExecutor
+
+    assert "NUMBA_NUM_THREADS" in THREAD_VARS and "OMP_NUM_THREADS" in THREAD_VARS
+    env = LocalExecutor(workers=2, threads=1)._env_for("")
+    assert {v: env[v] for v in THREAD_VARS} == dict.fromkeys(THREAD_VARS, "1")
+    for var in THREAD_VARS:
+        monkeypatch.setenv(var, "7")
+    configure_threads(3)
+    import os
+
+    assert {v: os.environ[v] for v in THREAD_VARS} == dict.fromkeys(THREAD_VARS, "3")

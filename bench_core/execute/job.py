@@ -23,9 +23,16 @@ from bench_core.execute.host import MethodCrashed, MethodFailed
 from bench_core.execute.jobs import JobSpec
 
 
+#: The thread-pool sizes a worker pins to its thread count. numba's is among them: its parallel kernels (PaCMAP's,
+#: UMAP's) otherwise start one thread per core in every worker, and with ``-j 2`` on 2 cores those threads
+#: oversubscribe the machine and spin (fits measured 10-60x slower than alone).
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "NUMBA_NUM_THREADS")
+
+
 def configure_threads(threads: int) -> None:
-    """Pin BLAS/OpenMP and torch to ``threads`` (call before the first numpy/torch import when possible)."""
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    """Pin BLAS/OpenMP, numba and torch to ``threads`` (call before the first numpy/numba/torch import when
+    possible)."""
+    for var in THREAD_VARS:
         os.environ[var] = str(threads)
 
 

@@ -217,7 +217,9 @@ class LocalExecutor(Executor):
         self.startup_failures = 0
 
     def _env_for(self, visible: str) -> dict[str, str]:
-        env = {v: str(self.threads) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+        from bench_core.execute.job import THREAD_VARS
+
+        env = {v: str(self.threads) for v in THREAD_VARS}
         env["CUDA_VISIBLE_DEVICES"] = visible  # "" for a CPU worker: no CUDA context can be created there
         if self.sandbox:
             env["FEATBENCH_SANDBOX"] = self.sandbox  # applied by each worker's method process

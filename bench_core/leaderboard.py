@@ -205,6 +205,8 @@ class TrackBoard:
     source_changed: dict[str, int] = field(default_factory=dict)  # method -> results of other source
     planned: dict[str, list[int]] = field(default_factory=dict)  # dataset -> planned seeds
     protocol_version: int | None = None
+    #: this track's own provenance (commits, versions, run span of its results only), as :attr:`Board.provenance`
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def overall_rows(self) -> list[dict[str, Any]]:
         return [r for block in self.overall for r in block["rows"]]
@@ -369,16 +371,22 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
     for r, why in stale:
         stale_by_track[r["track"]][why] += 1
         by_track.setdefault(r["track"], [])
-    commits = sorted({(r.get("provenance") or {}).get("git_commit") or "unknown" for r in current})
-    versions = sorted({(r.get("provenance") or {}).get("featbench") or "unknown" for r in current})
     tracks = {}
     for t, recs in sorted(by_track.items()):
         tb = _build_track(t, recs, registry, profile)
         tb.stale = dict(sorted(stale_by_track[t].items()))
         tb.source_changed = _source_changed(registry, t, recs)
+        tb.provenance = _provenance(profile, recs, sum(tb.stale.values()))
         tracks[t] = tb
+    return Board(profile=profile, tracks=tracks, provenance=_provenance(profile, current, len(stale)))
+
+
+def _provenance(profile: str, current: Sequence[Mapping[str, Any]], n_stale: int) -> dict[str, Any]:
+    """Versions, commits, devices and run span of a set of current records (one track's, or the board's)."""
+    commits = sorted({(r.get("provenance") or {}).get("git_commit") or "unknown" for r in current})
+    versions = sorted({(r.get("provenance") or {}).get("featbench") or "unknown" for r in current})
     provenance = {"profile": profile, "featbench": versions, "commits": commits, "results": len(current),
-                  "stale": len(stale),
+                  "stale": n_stale,
                   "devices": dict(sorted(Counter(result_device(r) for r in current if r["status"] == "done").items()))}
     own = [r for r in current if r.get("origin") != "baseline"]  # merged packaged baselines: bench_core.baselines
     if len(own) < len(current):
@@ -386,7 +394,7 @@ def build(records: Iterable[Mapping[str, Any]], registry=None, profile: str = ""
     span = _span(own)
     if span:
         provenance["span"] = span
-    return Board(profile=profile, tracks=tracks, provenance=provenance)
+    return provenance
 
 
 def _span(recs: Sequence[Mapping[str, Any]]) -> dict[str, float] | None:
@@ -767,7 +775,7 @@ def _friedman_text(block: Mapping[str, Any]) -> str:
 
 
 def _provenance_lines(board: Board, tb: TrackBoard) -> list[str]:
-    p = board.provenance
+    p = tb.provenance or board.provenance
     lines = [
         f"- profile: `{board.profile}`; featbench {', '.join(p['featbench'])}; code commit(s): "
         + ", ".join(f"`{c[:12]}`" for c in p["commits"]),
@@ -857,7 +865,7 @@ def track_json(board: Board, tb: TrackBoard) -> dict[str, Any]:
         "schema": LEADERBOARD_SCHEMA, "track": tb.track, "profile": board.profile,
         "protocol_version": tb.protocol_version,
         "primary": {"name": tb.primary, "higher_is_better": tb.higher_is_better, "description": tb.primary_description},
-        "provenance": board.provenance,
+        "provenance": tb.provenance or board.provenance,
         "datasets": {ds: {"fingerprint": tb.fingerprints[ds],
                           "references": {n: {"mean": _r(m), "ci95": _r(ci)} for n, (m, ci) in sorted(tb.references.get(ds, {}).items())},
                           "cells": [c.as_json() for c in cells]}

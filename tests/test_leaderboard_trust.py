@@ -24,6 +24,7 @@ import pytest
 from bench_core.compare import compare
 from bench_core.leaderboard import (
     build, critical_difference, mean_ci, paired_p, partition, prune_stale, to_markdown, track_csv, track_json,
+    track_markdown,
 )
 from bench_core.store import Store
 from bench_core.tracks import TRACKS
@@ -887,3 +888,31 @@ def test_curves_are_the_mean_per_k_and_an_unknown_track_ranks_higher_first():
                                                                                                 {"d": {}})
     assert unknown.curves == {"d": {}} and [c.variant for c in unknown.datasets["d"]] == ["a", "b"]
     assert [(c.variant, c.rank) for c in unknown.datasets["d"]] == [("a", 1.0), ("b", 2.0)], "0.5 beats 0.4"
+
+
+# ------------------------------------------------------------------------------------------ provenance per track
+
+
+def test_each_track_reports_its_own_commits_and_run_span():
+    """Boards rendered from one results directory holding two runs (one per track) must not mix their provenance."""
+    sel = [record("d1", m, s, primary=0.5 + 0.1 * s) for m in ("alpha", "beta") for s in range(2)]
+    red = []
+    for s in range(2):
+        r = record("m1", "pca", s, primary=None)
+        r.update(track="reducers", scores={TRACKS["reducers"].primary: 0.3 + 0.1 * s},
+                 protocol_version=TRACKS["reducers"].protocol_version, key=f"red-{s}")
+        r["provenance"] = dict(r["provenance"], git_commit="fedcba9876543210", started_at="2026-11-25T10:00:00+00:00",
+                               finished_at=f"2026-11-25T11:0{s}:00+00:00")
+        r["timing"] = dict(r["timing"], wall_s=1800.0)
+        red.append(r)
+    board = build(sel + red)
+    ps, pr = board.tracks["selectors"].provenance, board.tracks["reducers"].provenance
+    assert ps["commits"] == ["abc123def4567890"] and pr["commits"] == ["fedcba9876543210"]
+    assert ps["results"] == 4 and pr["results"] == 2
+    assert ps["span"] == {"wall_h": round(1 / 3600, 3), "worker_h": round(4 / 3600, 3)}
+    assert pr["span"] == {"wall_h": round(3660 / 3600, 3), "worker_h": 1.0}
+    assert board.provenance["commits"] == ["abc123def4567890", "fedcba9876543210"]  # the whole board's
+    md_sel, md_red = track_markdown(board, board.tracks["selectors"]), track_markdown(board, board.tracks["reducers"])
+    assert "`abc123def456`" in md_sel and "fedcba" not in md_sel and "run span: 0.00 h" in md_sel
+    assert "`fedcba987654`" in md_red and "abc123" not in md_red and "run span: 1.02 h wall" in md_red
+    assert track_json(board, board.tracks["reducers"])["provenance"]["commits"] == ["fedcba9876543210"]

@@ -58,10 +58,13 @@ def _supervised(registry, variant: str) -> bool:
 #: Where the committed board contradicts the claim, declared with what was measured (never silenced: a
 #: dataset that newly breaks the claim fails the test, and so does one of these that stops breaking it).
 KNOWN_DEVIATIONS = {
-    "correlated_gaussian_rho_0_9": "random_forest beats the oracle: with ρ = 0.9 the relevant features are "
-                                   "near-copies, and the oracle's greedy order (a 10-tree proxy) is not the best",
+    "orange_skin": "lassonet falls below random (auc_logk 0.506 ± sd 0.016 against 0.530, F1 strict 0 in all "
+                   "3 seeds): the label depends on the sum of squares of 4 features, with no linear part, and "
+                   "LassoNet's hierarchy bounds each feature's hidden weights by its linear skip weight, so the "
+                   "relevant features leave the path first; the oracle beats random here by only 0.097, so the "
+                   "dataset is left out of the overall ranking",
     "parity3": "third-order parity: every method is at chance (AUC 0.45-0.55), so the order below the oracle, "
-               "random included, is seed noise that two or three seeds cannot resolve",
+               "random included, is seed noise that three seeds cannot resolve",
     "xor_small": "distance_correlation falls below random: a univariate filter ranks the two XOR features "
                  "among the last, worse than a random draw",
 }
@@ -74,8 +77,7 @@ def test_oracle_first_and_random_last_on_every_synthetic_dataset(board, registry
     for ds in synthetic:
         cells = _cells(board, ds)
         oracle, random = cells["oracle"], cells["random"]
-        # the committed run was stopped during its third seed: two seeds everywhere, three on most datasets
-        assert oracle["n_done"] >= 2 and random["n_done"] >= 2, ds
+        assert oracle["n_done"] == 3 and random["n_done"] == 3, ds  # the committed run has every seed
         done = [c for c in cells.values() if c["mean"] is not None and c["n_done"] >= 1]
         above_oracle = [c["variant"] for c in done if c["variant"] != "oracle" and _beats(c, oracle)]
         below_random = [c["variant"] for c in done if c["variant"] != "random" and _supervised(registry, c["variant"])

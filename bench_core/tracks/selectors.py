@@ -69,37 +69,54 @@ On the leaderboard, a dataset enters the overall ranking only where the positive
 the negative control (``random``) by ``control_margin`` = 0.1 of ``auc_logk``: on ``parity3`` and
 ``xor_highdim`` even the oracle is at chance on the logistic evaluator, and their ranks would be noise.
 
-Standard profile budget (projection)
-------------------------------------
-The standard profile must run in ≤ 60 min on 2 cores (target: 50 min with ``-j 2``, i.e. ≤ 100 worker-min).
-Projected by ``tools/project_standard_time.py`` (27 Nov 2026, no standard run): the committed standard board
-(a run of 53a61aa stopped during seed 2) gives each cell's fit time; the evaluators were timed on every
-standard data set; the fits of the methods changed since that board (``concrete_autoencoder`` v2,
-``mutual_info``'s vectorised estimator, and the standard settings of ``stg``, ``lassonet`` and
-``quickselection``) were measured on the installed code (CPU s, one thread, split 0, seed 0, every standard
-data set) and scaled by the load factor 1.52: the median, over the 44 data sets, of the board's ``fit_s``
-over the measured CPU s of an unchanged method, ``sequential_attention`` (interquartile range 1.31–1.82;
-1.56 for ``stg`` at its old steps). In worker-minutes, all seeds:
+Standard profile budget (measured)
+----------------------------------
+The standard profile must run in ≤ 60 min on 2 cores. The committed standard board is one run of ef64a85
+(``-j 2``, cold dataset cache, 2 quiet cores): 3,012 jobs in **69 min 58 s** of wall time, of which about
+2.3 min of planning and dataset preparation before the first job, and 134 worker-min of jobs (2,976 done,
+12 timeouts at the 30 s step limit, their 24 other seeds skipped). Worker-minutes of jobs per method and seed
+(wall time of the jobs; "seed-0 extra" is seed 0 less the mean of seeds 1 and 2: the 10 stability refits,
+which run on split 0 only, plus the timeouts, which all fell on seed 0 because a timeout skips the cell's other
+seeds):
 
-=========================================  ====  =========  ========  =====
-class                                      fits  stability  timeouts  total
-=========================================  ====  =========  ========  =====
-neural (CAE, LassoNet, QuickSelection,     50.2  16.3       2.0       68.5
-STG, Sequential Attention)
-other selectors                            23.5  26.2       6.5       56.2
-evaluators (uncached upper bound)                                     35.2
-=========================================  ====  =========  ========  =====
+======================  ======  ======  ======  ===========
+method                  seed 0  seed 1  seed 2  seed-0 extra
+======================  ======  ======  ======  ===========
+concrete_autoencoder      10.1     5.2     5.0          5.0
+lassonet                   9.7     4.8     4.5          5.0
+rfe_svm                    6.8     1.5     1.7          5.2
+quickselection             5.4     2.2     2.1          3.2
+l1_logistic                5.0     1.6     1.5          3.4
+sequential_attention       4.6     1.4     1.3          3.3
+stg                        5.0     1.1     1.0          3.9
+mutual_info                3.2     1.9     1.8          1.3
+permutation_importance     4.2     1.1     1.1          3.1
+random_forest              4.3     0.9     0.8          3.5
+inf_fs                     2.9     0.8     0.8          2.1
+extra_trees                2.6     0.9     0.8          1.8
+relieff                    1.6     0.7     0.6          1.0
+laplacian_score            1.3     0.7     0.6          0.7
+anova_f                    1.1     0.8     0.8          0.3
+distance_correlation       1.2     0.6     0.6          0.6
+omp                        1.1     0.6     0.5          0.5
+outrank                    1.0     0.6     0.6          0.4
+oracle                     1.4     0.2     0.2          1.2
+mrmr                       0.9     0.4     0.5          0.5
+chi2                       0.7     0.6     0.6          0.1
+variance                   0.7     0.6     0.5          0.2
+random                     0.6     0.5     0.5          0.1
+fisher_score               0.4     0.3     0.2          0.1
+======================  ======  ======  ======  ===========
 
-Total 160 worker-min with every timeout ended at the 30 s step limit (194 if each ran to the 150 s job
-limit): **80–97 min of wall time with -j 2, above the target**. The same projection before this session's
-method changes (only ``mutual_info`` re-measured) was 174–222 worker-min (87–111 min); the neural class was
-82.5 worker-min on the board. The load factor differs between methods: the CAE's own (1.83, median over the
-19 data sets of at most 333 features, where versions 1 and 2 train the same models) applied to every
-measured method gives 167–205 (83–102 min). Largest parts: CAE 22.9 (fits 19.3), LassoNet 21.4 (its wide
-data sets now mostly finish: 4 projected timeouts instead of 10; basehock 45 CPU s, mnist 31, still over the
-step limit), SVM-RFE 10.3, QuickSelection 10.2. ``mutual_info`` falls back to scikit-learn (exactness) where a
-class has at most 2k + 1 = 7 rows: 49 s CPU on nci9, 20 s on lymphoma, 16 s on orl, 14 s on glioma, so about
-2 projected timeouts.
+Seeds: 75.7, 29.7 and 28.5 worker-min. The seed-0 extra is 46 worker-min, about 7 of them timeouts (12 × 30 s
+and the worker's restart), so the stability refits cost about 39 worker-min, 29 % of the run. An earlier
+projection of this profile from the previous board and timed fits (``tools/project_standard_time.py``) gave
+80–97 min; its load factor of 1.52 (that board's fit times over the same fits' CPU seconds) came from a run on a
+loaded machine, and the measured run is cheaper than it projected. Closing the remaining ~10 min is a protocol
+decision, measured but not taken: ``M = 5`` refits at the same per-refit cut-off would save about 19.5
+worker-min (≈ 10 min), to about 60 min, no margin, with stability intervals about 1.4× wider again
+(``tools/stability_ci_width.py``); parallel dataset preparation would save part of the 2.3 min before the first
+job.
 
 Method-level changes kept (each checked on planted features, same seeds, before → after):
 
@@ -128,12 +145,6 @@ Levers measured and rejected (they lost planted features or reconstruction quali
   factors against 4.4 (n = 400, 5 seeds); ``max_evolutions`` = 20 (-28 % CPU on wide data) covered 4.0 and
   4.0 against 4.3 and 3.8 (n = 400 and 80, 6 seeds): no better in sum. Sequential Attention with 4 steps per phase (6): 27 planted features against 33.
 - STG early stopping (``patience`` = 3): stops only easy fits (d = 30), none of the wide ones.
-
-What would close the gap is a protocol decision, not a method setting: halving the stability refits' budget
-(11.25 s for M = 10) projects 144–178 worker-min (196 cells without a stability score instead of 130); M = 5
-at the same per-refit cut-off 139–173 (the CI about 1.4x wider again); neither reaches 100 alone. The
-evaluators' share is an upper bound (the per-worker cache answers the sets methods share) and is the part
-the projection knows least.
 
 Versions
 --------

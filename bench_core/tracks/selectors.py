@@ -114,9 +114,10 @@ projection of this profile from the previous board and timed fits (``tools/proje
 80–97 min; its load factor of 1.52 (that board's fit times over the same fits' CPU seconds) came from a run on a
 loaded machine, and the measured run is cheaper than it projected. Closing the remaining ~10 min is a protocol
 decision, measured but not taken: ``M = 5`` refits at the same per-refit cut-off would save about 19.5
-worker-min (≈ 10 min), to about 60 min, no margin, with stability intervals about 1.4× wider again
-(``tools/stability_ci_width.py``); parallel dataset preparation would save part of the 2.3 min before the first
-job.
+worker-min (≈ 10 min), with stability intervals about 1.4× wider again
+(``tools/stability_ci_width.py``). The 2.3 min before the first job were almost all planning hashing each
+method's source once per job (138 s of CPU); it is now hashed once per class (3 s), which takes the same run to
+about 68 min, and ``M = 5`` with it to about 58 min.
 
 Method-level changes kept (each checked on planted features, same seeds, before → after):
 

@@ -209,3 +209,13 @@ def test_fit_time_and_peak_memory_are_rounded_to_4_and_1_places_in_csv_and_json(
                                                                                          "7")
     tb.references = {}
     assert track_json(board, tb)["datasets"]["d"]["references"] == {}
+
+
+def test_a_cell_whose_jobs_report_no_fit_time_and_no_peak_has_neither():
+    recs = [rec("d", "a", s, primary=0.5) for s in range(2)]
+    for r in recs:
+        r["timing"], r["memory"] = {"wall_s": 1.0}, {"peak_delta_mb": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no mean of an empty list
+        (cell,) = build(recs, None, "quick").tracks["selectors"].datasets["d"]
+    assert (cell.fit_s, cell.peak_mb, cell.mean) == (None, None, 0.5)

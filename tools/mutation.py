@@ -83,6 +83,12 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "bench_core.leaderboard.x__build_track__mutmut_307": "1.0 for 0.0 as the second sort key of an unranked cell: "
         "the first key (rank is None) already puts every unranked cell after every ranked one, and among them the "
         "second key is the same constant either way",
+        "bench_core.leaderboard.x__build_track__mutmut_305": "None for 0.0 as the second sort key of an unranked "
+        "cell: it is only ever compared with another unranked cell's (the first key differs from every ranked "
+        "one), None == None as 0.0 == 0.0, so the comparison goes on to the next key either way",
+        **{f"bench_core.leaderboard.x_track_csv__mutmut_{i}": "'' if x is None else ... written as ... alone: x is "
+           "None there (or _r gives None), and csv.writer writes None as an empty field, like ''"
+           for i in (53, 57, 63, 78, 87)},
         **{f"bench_core.leaderboard.x__params_json__mutmut_{i}": "other JSON separators: _params_json's strings are "
            "only compared with each other (never printed or stored), and json.dumps with any of these separators "
            "still writes different parameter dicts as different strings" for i in (3, 7, 10, 11)},

@@ -40,7 +40,8 @@ TABLES = {"leaderboard": ["*x_partition__*", "*x_build__*", "*x__build_track__*"
 #: name -> (module, its fast test files)
 MODULES: dict[str, tuple[str, list[str]]] = {
     "selection": ("bench_core/metrics/selection.py", ["tests/test_metrics_selection.py"]),
-    "leaderboard": ("bench_core/leaderboard.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py"]),
+    "leaderboard": ("bench_core/leaderboard.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
+                                                  "tests/test_leaderboard_tables.py"]),
     "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py"]),
     "store": ("bench_core/store.py", ["tests/test_store.py"]),
     "selectors": ("bench_core/tracks/selectors.py", ["tests/test_selectors_protocol.py"]),
@@ -76,6 +77,21 @@ EQUIVALENT: dict[str, dict[str, str]] = {
            "only tested for truth (if not group)" for i in (68, 70)},
         **{f"bench_core.leaderboard.x_mean_ci__mutmut_{i}": "asarray without dtype=float64: the values are numbers, "
            "and an empty list gives float64 anyway" for i in (4, 6)},
+        "bench_core.leaderboard.x_partition__mutmut_1": "the default profile 'XXXX' for '': neither names a profile, "
+        "so PROFILES.get gives None either way",
+        "bench_core.leaderboard.x__build_track__mutmut_274": "rankdata without method='average': it is the default",
+        "bench_core.leaderboard.x__build_track__mutmut_307": "1.0 for 0.0 as the second sort key of an unranked cell: "
+        "the first key (rank is None) already puts every unranked cell after every ranked one, and among them the "
+        "second key is the same constant either way",
+        "bench_core.leaderboard.x__build_track__mutmut_305": "None for 0.0 as the second sort key of an unranked "
+        "cell: it is only ever compared with another unranked cell's (the first key differs from every ranked "
+        "one), None == None as 0.0 == 0.0, so the comparison goes on to the next key either way",
+        **{f"bench_core.leaderboard.x_track_csv__mutmut_{i}": "'' if x is None else ... written as ... alone: x is "
+           "None there (or _r gives None), and csv.writer writes None as an empty field, like ''"
+           for i in (53, 57, 63, 78, 87)},
+        **{f"bench_core.leaderboard.x__params_json__mutmut_{i}": "other JSON separators: _params_json's strings are "
+           "only compared with each other (never printed or stored), and json.dumps with any of these separators "
+           "still writes different parameter dicts as different strings" for i in (3, 7, 10, 11)},
     },
     "selectors": {
         "bench_core.tracks.selectors.x_validate_indices__mutmut_4": "dtype kinds 'i' and 'u' are in 'XXiuXX' too, "

@@ -935,3 +935,17 @@ def test_each_track_reports_its_own_commits_and_run_span():
     assert "`abc123def456`" in md_sel and "fedcba" not in md_sel and "run span: 0.00 h" in md_sel
     assert "`fedcba987654`" in md_red and "abc123" not in md_red and "run span: 1.02 h wall" in md_red
     assert track_json(board, board.tracks["reducers"])["provenance"]["commits"] == ["fedcba9876543210"]
+
+
+def test_run_span_skips_records_without_times_and_sums_job_wall_times():
+    from bench_core.leaderboard import _span
+
+    def r(start, end, timing):
+        return {"provenance": {"started_at": start, "finished_at": end} if start else {}, "timing": timing}
+
+    recs = [r(None, None, {"wall_s": 5.0}),  # no times: left out of both sums
+            r("2026-11-25T10:00:00+00:00", "2026-11-25T11:00:00+00:00", {"wall_s": 36000.0}),
+            r("2026-11-25T10:30:00+00:00", "2026-11-25T12:00:00+00:00", {}),  # no wall time: counts 0
+            r("2026-11-25T09:00:00+00:00", "2026-11-25T09:30:00+00:00", None)]
+    assert _span(recs) == {"wall_h": 3.0, "worker_h": 10.0}
+    assert _span([r(None, None, {"wall_s": 1.0})]) is None

@@ -35,7 +35,7 @@ CORE = {"leaderboard": ["*x__overall_ranks__*", "*x__overall__*", "*x__friedman_
 #: only format these (the Markdown of the numbers is checked by golden tests, but not mutated here).
 TABLES = {"leaderboard": ["*x_partition__*", "*x_build__*", "*x__build_track__*", "*x__newest__*",
                           "*x__params_json__*", "*x__r__*", "*xǁCellǁas_json__*", "*x_track_json__*",
-                          "*x_track_csv__*"]}
+                          "*x_track_csv__*", "*x__provenance__*", "*x__span__*"]}
 
 #: name -> (module, its fast test files)
 MODULES: dict[str, tuple[str, list[str]]] = {

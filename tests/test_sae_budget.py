@@ -63,3 +63,103 @@ def test_semi_nmf_sparse_code_updates_equal_the_dense_ones():
     dense_start = (X @ D.T).clamp(min=0) + 1e-3  # encode's start is dense: the dense product path
     torch.testing.assert_close(classical.SemiNMF._update_codes(X, dense_start, D, 5, 3),
                                _dense_update(X, dense_start, D, 5, 3), rtol=1e-9, atol=1e-12)
+
+
+# --- the standard profile's scikit-learn budgets (NMF, FastICA; issue 10) -------------------------------------
+
+
+def _nmf_data(n=240, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.as_tensor(rng.normal(size=(n, d)).astype(np.float32))
+
+
+def test_nmf_codes_are_the_top_k_of_scikit_learn_transform_and_each_batch_is_transformed_once_per_fit():
+    """Models that share one fit (same parameters but k, seed and rows) transform each input batch once: a
+    second target L0 reads the memo. The codes are the k largest of the fitted model's own ``transform``
+    (recomputed here, outside the memo) for every k."""
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    params = {**classical.NMF.params, "width": 2, "max_iter": 30, "solver": "mu"}
+    a = classical.NMF(**{**params, "k": 2})
+    a.fit(X, Context(seed=0))
+    calls = []
+    real = a.nmf.transform
+    a.nmf.transform = lambda V: calls.append(V.shape) or real(V)
+    b = classical.NMF(**{**params, "k": 5})
+    b.fit(X, Context(seed=0))  # the same fit: reused, sharing the memo
+    assert b.nmf is a.nmf
+    batch = X[:100]
+    za, zb = a.encode(batch).numpy(), b.encode(batch).numpy()
+    assert len(calls) == 1
+    full = real(classical.NMF._split((batch - a.b).double().numpy()))
+    for z, k in ((za, 2), (zb, 5)):
+        assert ((z != 0).sum(1) <= k).all()
+        ref = np.zeros_like(full)
+        top = np.argsort(-np.abs(full), axis=1, kind="stable")[:, :k]
+        np.put_along_axis(ref, top, np.take_along_axis(full, top, 1), 1)
+        np.testing.assert_allclose(z, ref, rtol=1e-6, atol=1e-7)
+    a.encode(X[100:])  # another batch: transformed
+    assert len(calls) == 2
+    c = classical.NMF(**{**params, "k": 2})
+    c.fit(X, Context(seed=1))  # another seed: a new fit and a new memo
+    assert c.nmf is not a.nmf and not c.transform_memo
+
+
+def test_nmf_memo_drops_its_oldest_batch_past_its_bound(monkeypatch):
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    m = classical.NMF(**{**classical.NMF.params, "width": 2, "k": 3, "max_iter": 10, "solver": "mu"})
+    m.fit(X, Context(seed=0))
+    monkeypatch.setattr(classical.NMF, "MEMO_ELEMENTS", 2 * 60 * 12)  # two batches of 60 rows, 12 latents
+    for s in (0, 60, 120):
+        m.encode(X[s:s + 60])
+    assert len(m.transform_memo) == 2
+    assert sum(v.numel() for v in m.transform_memo.values()) <= classical.NMF.MEMO_ELEMENTS
+
+
+def test_nmf_and_fastica_hand_their_solver_settings_to_scikit_learn(monkeypatch):
+    """``solver``, ``max_iter``, ``tol`` (NMF) and ``max_iter``, ``tol`` (FastICA) reach the estimators; the
+    NMF stops within ``max_iter`` iterations."""
+    import sklearn.decomposition as skd
+
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    nmf = classical.NMF(**{**classical.NMF.params, "width": 2, "k": 3, "max_iter": 7, "solver": "mu", "tol": 0.0})
+    nmf.fit(X, Context(seed=3))
+    assert (nmf.nmf.solver, nmf.nmf.max_iter, nmf.nmf.tol) == ("mu", 7, 0.0)
+    assert nmf.nmf.n_iter_ <= 7
+    seen = {}
+
+    class Spy(skd.FastICA):
+        def __init__(self, **kw):
+            seen.update(kw)
+            super().__init__(**kw)
+
+    monkeypatch.setattr(skd, "FastICA", Spy)
+    ica = classical.FastICA(**{**classical.FastICA.params, "k": 2, "max_iter": 9, "tol": 1e-3})
+    ica.fit(X, Context(seed=4))
+    assert (seen["max_iter"], seen["tol"]) == (9, 1e-3)
+
+
+def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(registry, tmp_path):
+    """``standard`` plans NMF with multiplicative updates and FastICA on a row sample with fewer iterations
+    (the budgets of the "Standard budget" section); ``quick`` plans the version-1 settings (scikit-learn's
+    default solver and tolerance), so its scores are version 1's."""
+    from bench_core.execute.run import RunRequest, plan_run
+    from bench_core.store import Store
+
+    def plan(profile):
+        req = RunRequest(tracks=["saes"], methods=["nmf", "fastica"], datasets=["planted_quick"], profile=profile,
+                         results=tmp_path / profile, device="cpu")
+        return {(s.method, s.params.get("width")): s.params for s in plan_run(registry, req, Store(tmp_path / profile)).specs}
+
+    std, quick = plan("standard"), plan("quick")
+    for w in (4, 8):
+        assert {k: std[("nmf", w)][k] for k in classical.STANDARD_NMF} == classical.STANDARD_NMF
+    assert std[("nmf", 4)]["solver"] == "mu"
+    assert {k: std[("fastica", None)][k] for k in classical.STANDARD_FASTICA} == classical.STANDARD_FASTICA
+    assert (quick[("nmf", 1)]["solver"], quick[("nmf", 1)]["tol"], quick[("nmf", 1)]["max_iter"]) == ("cd", 1e-4, 100)
+    assert (quick[("fastica", None)]["max_iter"], quick[("fastica", None)]["tol"]) == (200, 1e-4)

@@ -145,7 +145,7 @@ def test_nmf_and_fastica_hand_their_solver_settings_to_scikit_learn(monkeypatch)
 
 
 def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(registry, tmp_path):
-    """``standard`` plans NMF with multiplicative updates and FastICA on a row sample with fewer iterations
+    """``standard`` plans NMF with multiplicative updates and FastICA with half of scikit-learn's iterations
     (the budgets of the "Standard budget" section); ``quick`` plans the version-1 settings (scikit-learn's
     default solver and tolerance), so its scores are version 1's."""
     from bench_core.execute.run import RunRequest, plan_run
@@ -163,3 +163,38 @@ def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(re
     assert {k: std[("fastica", None)][k] for k in classical.STANDARD_FASTICA} == classical.STANDARD_FASTICA
     assert (quick[("nmf", 1)]["solver"], quick[("nmf", 1)]["tol"], quick[("nmf", 1)]["max_iter"]) == ("cd", 1e-4, 100)
     assert (quick[("fastica", None)]["max_iter"], quick[("fastica", None)]["tol"]) == (200, 1e-4)
+    assert std[("fastica", None)]["max_iter"] < classical.FastICA.params["max_iter"]
+    assert std[("nmf", 4)]["max_iter"] < classical.NMF.params["max_iter"]
+
+
+def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path):
+    """tools/sae_budget.py on a hand-made results directory: 10 + 20 CPU-s (and a timeout counted at its
+    wall seconds, 30) at seed 0 give 60 per seed, 180 for 3 seeds, 1.5 min on 2 workers; a later directory's
+    result replaces an earlier one; other seeds, other profiles and excluded variants are not counted."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("sae_budget", Path(__file__).parents[1] / "tools" / "sae_budget.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def put(root, name, variant, cpu, seed=0, profile="standard", status="done", job_s=None):
+        p = tmp_path / root / "saes" / "ds" / variant.split("[")[0] / f"{name}.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"dataset": "ds", "method": variant.split("[")[0], "variant": variant, "seed": seed,
+                                 "profile": profile, "status": status,
+                                 "timing": {"cpu_s": cpu, "job_s": job_s, "fit_s": None}}))
+
+    put("a", "1", "topk", 99.0)  # replaced by b's
+    put("a", "2", "nmf[width=8]", None, status="timeout", job_s=30.0)
+    put("a", "3", "topk", 5.0, seed=1)
+    put("a", "4", "topk", 5.0, profile="quick")
+    put("a", "5", "fastica[max_iter=200]", 41.0)
+    put("b", "1", "topk", 10.0)
+    put("b", "6", "pca", 20.0)
+    rows = tool.load([tmp_path / "a", tmp_path / "b"], "standard", None, ["fastica[*"])
+    assert {k[1]: r["counted"] for k, r in rows.items()} == {"topk": 10.0, "nmf[width=8]": 30.0, "pca": 20.0}
+    text = tool.table(rows, seeds=3, workers=2, job_limit=150.0)
+    assert "total for 3 seed(s): 180 CPU-s = 3.0 worker-min = 1.5 min with 2 workers" in text
+    assert "| ds | nmf[width=8] | timeout | ≥ 30.0 | 90 |" in text

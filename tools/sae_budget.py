@@ -4,7 +4,7 @@ a profile with more seeds.
 Usage (from the repository root)::
 
     python tools/sae_budget.py RESULTS [RESULTS ...] [--profile standard] [--seeds 3] [--workers 2]
-                               [--dataset planted_main,...] [--markdown]
+                               [--dataset planted_main,...] [--exclude 'fastica[*']
 
 Each argument is a results directory of ``featbench run --profile standard --track saes --seeds 1`` (seed 0;
 run with ``-j 1 --threads 1`` so that a job's CPU seconds are one core's). Where several directories hold a
@@ -16,20 +16,23 @@ status and counts its ``timing.job_s`` (wall seconds until it was stopped: a low
 The projection of ``--seeds`` seeds is the seed-0 cost times the seeds (the seeds run the same jobs on
 other splits of the same sizes), per dataset and in total; the wall time with ``--workers`` workers is the
 total over the workers (the jobs are many and short, so the workers stay balanced apart from the last job);
-worker-minutes are the total over 60. CPU seconds measured on a loaded machine are on the high side (shared
+worker-minutes are the total over 60. ``--exclude`` drops variants matching a glob (a "before" variant measured
+next to the profile's own). CPU seconds measured on a loaded machine are on the high side (shared
 caches, hyper-threads), never the wall time of a quiet run.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import sys
 from collections import defaultdict
 from pathlib import Path
 
 
-def load(dirs: list[Path], profile: str, datasets: set[str] | None) -> dict[tuple[str, str], dict]:
+def load(dirs: list[Path], profile: str, datasets: set[str] | None,
+         exclude: list[str] = ()) -> dict[tuple[str, str], dict]:
     """``{(dataset, variant): {"cpu": s, "status": ..., "counted": s}}`` of seed 0 (later directories win)."""
     out: dict[tuple[str, str], dict] = {}
     for root in dirs:
@@ -42,10 +45,13 @@ def load(dirs: list[Path], profile: str, datasets: set[str] | None) -> dict[tupl
                 continue
             if datasets and r["dataset"] not in datasets:
                 continue
+            variant = r.get("variant") or r["method"]
+            if any(fnmatch.fnmatchcase(variant, pat) for pat in exclude):
+                continue
             t = r.get("timing") or {}
             cpu = t.get("cpu_s")
             counted = cpu if cpu is not None else (t.get("job_s") or 0.0)
-            out[(r["dataset"], r.get("variant") or r["method"])] = {
+            out[(r["dataset"], variant)] = {
                 "cpu": cpu, "status": r["status"], "counted": float(counted), "fit_s": t.get("fit_s")}
     return out
 
@@ -78,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dataset", default="")
     ap.add_argument("--job-limit", type=float, default=150.0)
+    ap.add_argument("--exclude", action="append", default=[], help="drop variants matching this glob")
     a = ap.parse_args(argv)
     if a.seeds < 1 or a.workers < 1:
         print("--seeds and --workers must be at least 1", file=sys.stderr)
@@ -87,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"not a results directory: {', '.join(missing)}", file=sys.stderr)
         return 2
     datasets = {s for s in a.dataset.split(",") if s} or None
-    rows = load(a.results, a.profile, datasets)
+    rows = load(a.results, a.profile, datasets, a.exclude)
     print(table(rows, a.seeds, a.workers, a.job_limit))
     return 0
 

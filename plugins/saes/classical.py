@@ -19,7 +19,7 @@ from .controls import _Linear, omp_codes
 
 #: ``standard``'s budgets of the scikit-learn fits (see :class:`FastICA` and :class:`NMF`; measured in
 #: bench_core/tracks/saes.py, "Standard budget")
-STANDARD_FASTICA = {"max_rows": 4096, "max_iter": 50}
+STANDARD_FASTICA = {"max_iter": 100}
 STANDARD_NMF = {"max_rows": 1024, "max_iter": 20, "solver": "mu"}
 
 

@@ -154,7 +154,8 @@ def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(re
     def plan(profile):
         req = RunRequest(tracks=["saes"], methods=["nmf", "fastica"], datasets=["planted_quick"], profile=profile,
                          results=tmp_path / profile, device="cpu")
-        return {(s.method, s.params.get("width")): s.params for s in plan_run(registry, req, Store(tmp_path / profile)).specs}
+        specs = plan_run(registry, req, Store(tmp_path / profile)).specs
+        return {(s.method, s.params.get("width")): s.params for s in specs}
 
     std, quick = plan("standard"), plan("quick")
     for w in (4, 8):

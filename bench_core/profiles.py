@@ -71,7 +71,8 @@ PROFILES: dict[str, Profile] = {
             # the stability is about 1.4x wider (see the selectors track's docstring, protocol step 5)
             track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5},
                             # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, a token budget sized by measured
-                            # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget")
+                            # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget": about
+                            # 5,850 CPU-s projected for 3 seeds, 49 min with -j 2; tools/sae_budget.py)
                             # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
                             "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000}},
         ),

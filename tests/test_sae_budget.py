@@ -63,3 +63,139 @@ def test_semi_nmf_sparse_code_updates_equal_the_dense_ones():
     dense_start = (X @ D.T).clamp(min=0) + 1e-3  # encode's start is dense: the dense product path
     torch.testing.assert_close(classical.SemiNMF._update_codes(X, dense_start, D, 5, 3),
                                _dense_update(X, dense_start, D, 5, 3), rtol=1e-9, atol=1e-12)
+
+
+# --- the standard profile's scikit-learn budgets (NMF, FastICA; issue 10) -------------------------------------
+
+
+def _nmf_data(n=240, d=6, seed=0):
+    rng = np.random.default_rng(seed)
+    return torch.as_tensor(rng.normal(size=(n, d)).astype(np.float32))
+
+
+def test_nmf_codes_are_the_top_k_of_scikit_learn_transform_and_each_batch_is_transformed_once_per_fit():
+    """Models that share one fit (same parameters but k, seed and rows) transform each input batch once: a
+    second target L0 reads the memo. The codes are the k largest of the fitted model's own ``transform``
+    (recomputed here, outside the memo) for every k."""
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    params = {**classical.NMF.params, "width": 2, "max_iter": 30, "solver": "mu"}
+    a = classical.NMF(**{**params, "k": 2})
+    a.fit(X, Context(seed=0))
+    calls = []
+    real = a.nmf.transform
+    a.nmf.transform = lambda V: calls.append(V.shape) or real(V)
+    b = classical.NMF(**{**params, "k": 5})
+    b.fit(X, Context(seed=0))  # the same fit: reused, sharing the memo
+    assert b.nmf is a.nmf
+    batch = X[:100]
+    za, zb = a.encode(batch).numpy(), b.encode(batch).numpy()
+    assert len(calls) == 1
+    full = real(classical.NMF._split((batch - a.b).double().numpy()))
+    for z, k in ((za, 2), (zb, 5)):
+        assert ((z != 0).sum(1) <= k).all()
+        ref = np.zeros_like(full)
+        top = np.argsort(-np.abs(full), axis=1, kind="stable")[:, :k]
+        np.put_along_axis(ref, top, np.take_along_axis(full, top, 1), 1)
+        np.testing.assert_allclose(z, ref, rtol=1e-6, atol=1e-7)
+    a.encode(X[100:])  # another batch: transformed
+    assert len(calls) == 2
+    c = classical.NMF(**{**params, "k": 2})
+    c.fit(X, Context(seed=1))  # another seed: a new fit and a new memo
+    assert c.nmf is not a.nmf and not c.transform_memo
+
+
+def test_nmf_memo_drops_its_oldest_batch_past_its_bound(monkeypatch):
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    m = classical.NMF(**{**classical.NMF.params, "width": 2, "k": 3, "max_iter": 10, "solver": "mu"})
+    m.fit(X, Context(seed=0))
+    monkeypatch.setattr(classical.NMF, "MEMO_ELEMENTS", 2 * 60 * 12)  # two batches of 60 rows, 12 latents
+    for s in (0, 60, 120):
+        m.encode(X[s:s + 60])
+    assert len(m.transform_memo) == 2
+    assert sum(v.numel() for v in m.transform_memo.values()) <= classical.NMF.MEMO_ELEMENTS
+
+
+def test_nmf_and_fastica_hand_their_solver_settings_to_scikit_learn(monkeypatch):
+    """``solver``, ``max_iter``, ``tol`` (NMF) and ``max_iter``, ``tol`` (FastICA) reach the estimators; the
+    NMF stops within ``max_iter`` iterations."""
+    import sklearn.decomposition as skd
+
+    from bench_core.tracks.base import Context
+
+    X = _nmf_data()
+    nmf = classical.NMF(**{**classical.NMF.params, "width": 2, "k": 3, "max_iter": 7, "solver": "mu", "tol": 0.0})
+    nmf.fit(X, Context(seed=3))
+    assert (nmf.nmf.solver, nmf.nmf.max_iter, nmf.nmf.tol) == ("mu", 7, 0.0)
+    assert nmf.nmf.n_iter_ <= 7
+    seen = {}
+
+    class Spy(skd.FastICA):
+        def __init__(self, **kw):
+            seen.update(kw)
+            super().__init__(**kw)
+
+    monkeypatch.setattr(skd, "FastICA", Spy)
+    ica = classical.FastICA(**{**classical.FastICA.params, "k": 2, "max_iter": 9, "tol": 1e-3})
+    ica.fit(X, Context(seed=4))
+    assert (seen["max_iter"], seen["tol"]) == (9, 1e-3)
+
+
+def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(registry, tmp_path):
+    """``standard`` plans NMF with multiplicative updates and FastICA with half of scikit-learn's iterations
+    (the budgets of the "Standard budget" section); ``quick`` plans the version-1 settings (scikit-learn's
+    default solver and tolerance), so its scores are version 1's."""
+    from bench_core.execute.run import RunRequest, plan_run
+    from bench_core.store import Store
+
+    def plan(profile):
+        req = RunRequest(tracks=["saes"], methods=["nmf", "fastica"], datasets=["planted_quick"], profile=profile,
+                         results=tmp_path / profile, device="cpu")
+        specs = plan_run(registry, req, Store(tmp_path / profile)).specs
+        return {(s.method, s.params.get("width")): s.params for s in specs}
+
+    std, quick = plan("standard"), plan("quick")
+    for w in (4, 8):
+        assert {k: std[("nmf", w)][k] for k in classical.STANDARD_NMF} == classical.STANDARD_NMF
+    assert std[("nmf", 4)]["solver"] == "mu"
+    assert {k: std[("fastica", None)][k] for k in classical.STANDARD_FASTICA} == classical.STANDARD_FASTICA
+    assert (quick[("nmf", 1)]["solver"], quick[("nmf", 1)]["tol"], quick[("nmf", 1)]["max_iter"]) == ("cd", 1e-4, 100)
+    assert (quick[("fastica", None)]["max_iter"], quick[("fastica", None)]["tol"]) == (200, 1e-4)
+    assert std[("fastica", None)]["max_iter"] < classical.FastICA.params["max_iter"]
+    assert std[("nmf", 4)]["max_iter"] < classical.NMF.params["max_iter"]
+
+
+def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path):
+    """tools/sae_budget.py on a hand-made results directory: 10 + 20 CPU-s (and a timeout counted at its
+    wall seconds, 30) at seed 0 give 60 per seed, 180 for 3 seeds, 1.5 min on 2 workers; a later directory's
+    result replaces an earlier one; other seeds, other profiles and excluded variants are not counted."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("sae_budget", Path(__file__).parents[1] / "tools" / "sae_budget.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    def put(root, name, variant, cpu, seed=0, profile="standard", status="done", job_s=None):
+        p = tmp_path / root / "saes" / "ds" / variant.split("[")[0] / f"{name}.json"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps({"dataset": "ds", "method": variant.split("[")[0], "variant": variant, "seed": seed,
+                                 "profile": profile, "status": status,
+                                 "timing": {"cpu_s": cpu, "job_s": job_s, "fit_s": None}}))
+
+    put("a", "1", "topk", 99.0)  # replaced by b's
+    put("a", "2", "nmf[width=8]", None, status="timeout", job_s=30.0)
+    put("a", "3", "topk", 5.0, seed=1)
+    put("a", "4", "topk", 5.0, profile="quick")
+    put("a", "5", "fastica[max_iter=200]", 41.0)
+    put("b", "1", "topk", 10.0)
+    put("b", "6", "pca", 20.0)
+    rows = tool.load([tmp_path / "a", tmp_path / "b"], "standard", None, ["fastica[*"])
+    assert {k[1]: r["counted"] for k, r in rows.items()} == {"topk": 10.0, "nmf[width=8]": 30.0, "pca": 20.0}
+    text = tool.table(rows, seeds=3, workers=2, job_limit=150.0)
+    assert "total for 3 seed(s): 180 CPU-s = 3.0 worker-min = 1.5 min with 2 workers" in text
+    assert "| ds | nmf[width=8] | timeout | ≥ 30.0 | 90 |" in text

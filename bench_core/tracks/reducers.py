@@ -10,11 +10,19 @@ protocol uses them only to score. A reducer must be deterministic given ``ctx.se
 tags require ``latent_coordinates`` (the positive control) receives ``ctx.latent``, the known intrinsic
 coordinates of the rows it is given.
 
-Protocol (version 1)
+Protocol (version 2)
 ====================
 For each job (method, dataset, split ``s``, seed ``s``):
 
-1. **Fit**: ``fit_transform`` on the training rows of the split, to ``n_components = 2``; its wall time is
+0. **Rows**: the split's training rows, capped at ``max_train_rows`` (``None``: every row), and its test
+   rows, capped at ``max_test_rows``: each cap a seeded stratified subsample of that part of the split
+   (:func:`bench_core.data.subsample.cap_split`: every class keeps its share, rounded down or up; drawn
+   from the card's split seed, the split index and the part only, so every method of a split gets the same
+   rows, whatever its own seed). A part no larger than its cap is used whole. Every later step, the latent
+   coordinates and the labels included, sees only these rows. Only the ``standard`` profile caps (1,000 /
+   250: see *Standard budget*); ``smoke`` and ``quick`` run their small cards whole and ``full`` runs every
+   card at its own size.
+1. **Fit**: ``fit_transform`` on the training rows, to ``n_components = 2``; its wall time is
    ``fit_time_s``. Output that is not a finite ``[n_train, 2]`` array is ``invalid``.
 2. **Scores against the ambient space** (:func:`bench_core.metrics.neighbours.all_scores`, on
    ``ctx.device``): ``trustworthiness@k`` and ``continuity@k`` (k in ``ks``, default 7 and 15), ``qnx@k``,
@@ -40,8 +48,19 @@ For each job (method, dataset, split ``s``, seed ``s``):
    leaderboard shows ``local`` and ``global`` and their parts beside it. ``intrinsic_structure`` and
    ``oos_structure`` are the same aggregate on the intrinsic and out-of-sample panels.
 
-Timing and memory: the harness records ``fit_time_s`` (step 1 only) and the job's peak memory; the scoring
-time is ``outputs["score_time_s"]``.
+Timing and memory: the harness records ``fit_time_s`` (step 1 only), the job's CPU seconds
+(``timing.cpu_s``) and its peak memory; the scoring time is ``outputs["score_time_s"]``.
+
+Versions
+========
+1. The protocol above without step 0: every training and test row of the split.
+2. Step 0, the row caps ``max_train_rows`` / ``max_test_rows`` (settings; ``None`` by default). Results of
+   profiles that do not cap (``smoke``, ``quick``, ``full``) are the same as under version 1; only their
+   job keys changed.
+
+Standard budget
+===============
+STANDARD_BUDGET_PLACEHOLDER
 """
 
 from __future__ import annotations
@@ -52,7 +71,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 
 import numpy as np
 
-from bench_core.errors import DeclarationError, InvalidOutput
+from bench_core.errors import DeclarationError, InvalidOutput, UsageError
 from bench_core.tracks.base import Context, JobOutput, Method, Score, Tags, Track
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -113,11 +132,16 @@ def local_global(s: Mapping[str, float], ks, prefix: str = "") -> dict[str, floa
     return {f"{prefix}local": local, f"{prefix}global": glob, f"{prefix}structure": 0.5 * (local + glob)}
 
 
+#: The smallest row cap: the scores need ``2·max(ks) + 2`` rows (k = 15) and the cap must leave every class of
+#: a small card some rows.
+MIN_CAP_ROWS = 50
+
+
 class ReducersTrack(Track):
     name = "reducers"
     hook = "featbench_register_reducers"
     method_base = Reducer
-    protocol_version = 1
+    protocol_version = 2
     task = "embedding"
     #: manifolds with known intrinsic coordinates and real data get separate overall tables
     ground_truth_property = "latent_coordinates"
@@ -152,7 +176,20 @@ class ReducersTrack(Track):
             "triplets": 5,
             "sample_seed": 0,
             "out_of_sample": True,
+            "max_train_rows": None,
+            "max_test_rows": None,
         }
+
+    def validate_settings(self, settings: Mapping[str, Any]) -> None:
+        """Refuse a row cap that is not ``None`` or an integer ≥ :data:`MIN_CAP_ROWS` (one line, naming the
+        setting and the valid values)."""
+        for key in ("max_train_rows", "max_test_rows"):
+            v = settings.get(key)
+            if v is None:
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < MIN_CAP_ROWS:
+                raise UsageError(f"reducers setting {key} must be None (no cap) or an integer >= {MIN_CAP_ROWS}, "
+                                 f"not {v!r}")
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [
@@ -184,8 +221,12 @@ class ReducersTrack(Track):
         return {f"{prefix}{k}": float(v) for k, v in s.items()}
 
     def run(self, method: Method, dataset: "Dataset", split: int, settings: Mapping[str, Any], ctx: Context) -> JobOutput:
+        from bench_core.data.subsample import cap_split
+
         assert isinstance(method, Reducer)
-        sp = dataset.split(split)
+        self.validate_settings(settings)
+        sp = cap_split(dataset.split(split), settings.get("max_train_rows"), settings.get("max_test_rows"),
+                       dataset.card.split.seed, split)
         m = int(settings["n_components"])
         latent = dataset.arrays.get("latent")
         coarse = dataset.arrays.get("labels_coarse")

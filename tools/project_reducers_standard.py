@@ -18,7 +18,8 @@ and only manifolds stand in for manifolds (they add the intrinsic panel and the 
 method ``m`` on ``D`` costs the measured ``timing.cpu_s`` of ``m`` on ``M`` (mean over its records) times
 ``n_D / n_M`` (linear in the rows: an overestimate for the fixed-cost parts, an underestimate for the
 O(n²) ones, which the cap keeps small), plus ``--overhead-s`` per job (the worker's time outside the job's
-own CPU count: result writing, dispatch), times the seeds. Wall minutes with ``-j 2``: the total / 2 / 60
+own CPU count: result writing, dispatch), times the seeds. Only the profile's own parameters are projected:
+explicit variants (``name[p=v]``) in the results are left out. Wall minutes with ``-j 2``: the total / 2 / 60
 (many short jobs keep two workers balanced).
 """
 
@@ -80,7 +81,8 @@ def project(results: str, seeds: int | None, overhead: float, profile: str) -> i
         if c is not None and r["dataset"] in info:
             cpu[(r["dataset"], r["variant"])].append(float(c))
     measured = sorted({d for d, _ in cpu})
-    variants = sorted({v for _, v in cpu})
+    # the profile's own parameters only: explicit variants (``name[p=v]``) are for ``compare``
+    variants = sorted({v for _, v in cpu if "[" not in v})
     per_method: dict[str, float] = defaultdict(float)
     jobs: dict[str, int] = defaultdict(int)
     print("| data set | rows | d | stands in | jobs | CPU-s per seed |")

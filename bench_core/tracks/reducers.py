@@ -60,7 +60,60 @@ Versions
 
 Standard budget
 ===============
-STANDARD_BUDGET_PLACEHOLDER
+The issue's budget for ``standard``: every data set (34 cards of tier smoke, quick or standard), 3 seeds
+(the seed also picks the split, so the deterministic reducers run 3 times too: 1,653 jobs), at most 60
+minutes of wall time with ``-j 2`` on 2 cores, i.e. about 7,000 CPU-seconds of jobs with their scoring.
+Uncapped, one seed of ``survey_epileptic`` (4,600 training rows) alone took 823 s of fits on one worker (MDS
+123 s, UMAP 112, LargeVis 75, t-SNE 62, ...; wall times on a loaded machine) and ``mammoth`` (8,000) 894 s:
+several hours for the profile. So ``standard`` caps one fit at **1,000 training rows** and the out-of-sample
+step at **250 test rows** (step 0; the split's 4:1 ratio), and runs every card and every method with its
+own parameters; ``full`` keeps each card's full size. Per-method budgets were measured as well and not
+taken (seed 0, capped data; Δ = change of ``structure``):
+
+- LargeVis with 2,000 instead of 10,000 samples per point: 4x cheaper, but Δ −0.06 (epileptic), −0.11
+  (MNIST), −0.06 (Swiss roll): a different method, refused;
+- UMAP ``n_epochs = 200`` (umap-learn's own default above 10,000 rows): 25 % cheaper, Δ −0.011, −0.008,
+  +0.001; scikit-learn t-SNE ``max_iter = 750`` (openTSNE's 250 + 500 schedule): 20 % cheaper, Δ +0.003,
+  +0.002, +0.003; autoencoder 100 epochs / 1,000 steps: 2x cheaper, Δ −0.011, +0.001, −0.003; TLDR 50
+  epochs / 750 steps: 2x cheaper, Δ +0.014, −0.000, −0.014: all within the budget's margin without them,
+  so the methods keep their own parameters (a reserve if the profile grows).
+
+Measured: a seed-0 run (``featbench run --track reducers --profile standard --seeds 1 -j 1 --threads 1``,
+commit e4445d5) of six cards, CPU seconds of each job (``timing.cpu_s``: fit and every scoring step, the
+method process included) on a machine loaded by other work (CPU seconds, not wall)::
+
+   method                epilept.   mnist  mammoth   swiss  swiss_s    orl  projected (3 seeds)
+   autoencoder             4.53    8.51    3.37    3.68    3.91    5.88     614
+   tldr                    4.23    5.11    4.49    4.50    4.61    4.62     543
+   largevis                5.35    4.85    4.62    5.20    3.47    1.50     538
+   tsne_sklearn            5.19    3.90    3.17    3.39    2.22    0.93     454
+   opentsne                3.39    3.42    2.97    3.05    1.84    1.08     383
+   umap                    2.35    2.80    2.17    2.30    1.31    1.78     323
+   mds                     1.47    1.61    0.44    0.68    0.60    0.30     203
+   trimap                  0.71    0.99    0.67    0.81    0.65    0.48     174
+   isomap                  0.51    1.00    0.39    0.58    0.47    0.42     160
+   lle                     0.46    0.92    0.34    0.48    0.45    0.42     155
+   kernel_pca              0.33    0.83    0.27    0.42    0.39    0.39     147
+   pca                     0.31    0.88    0.23    0.35    0.38    0.41     146
+   pacmap                  0.40    0.63    0.37    0.45    0.43    0.30     145
+   random_projection       0.34    0.67    0.25    0.36    0.40    0.42     143
+   diffusion_maps          0.21    0.51    0.17    0.29    0.27    0.29     131
+   laplacian_eigenmaps     0.25    0.48    0.14    0.29    0.29    0.25     130
+   true_coordinates           -       -       -    0.28    0.26       -      26
+   total (one seed)        30.0    37.1    24.1    27.1    21.9    19.5   4,416
+
+(``survey_epileptic`` 1,000 of 4,600 rows, d = 178; ``mnist_embed`` 1,000 of 4,000, d = 784; ``mammoth``
+1,000 of 8,000, d = 3; ``swiss_roll`` 1,000 of 4,000 with the intrinsic panel; ``swiss_roll_small`` 640;
+``survey_orl`` 328, d = 396.) The projection (``tools/project_reducers_standard.py project``) costs each of
+the 34 cards by the measured card nearest in (rows after the cap, dimension; manifolds by manifolds), linear
+in the rows, plus 1 CPU-second per job for the worker's time outside the job (the quick reducers run,
+cold, with -j 2: 172 worker-seconds for 134 jobs of 35 CPU-seconds, about 1 s per job outside the jobs'
+own count): **4,416 CPU-seconds for the 1,653 jobs** (2,763 in the jobs, 1,653 of overhead), i.e. **74
+worker-minutes, about 37 minutes of wall time with -j 2** on 2 cores, against the 60-minute budget (target
+≤ 100 worker-minutes). The largest job measured took 8.5 CPU-s
+(the autoencoder on MNIST; its first layer grows with d, so ``survey_hiva``, d = 1,617, may take about twice
+that), well inside the profile's 30-s step limit. Not measured here: the whole profile's wall time (the
+lead's timed run), and the 28 cards costed by proxy.
 """
 
 from __future__ import annotations

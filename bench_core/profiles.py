@@ -74,7 +74,11 @@ PROFILES: dict[str, Profile] = {
                             # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget": about
                             # 5,850 CPU-s projected for 3 seeds, 49 min with -j 2; tools/sae_budget.py)
                             # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
-                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000}},
+                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000},
+                            # reducers: every data set, one fit on at most 1,000 training rows (a seeded stratified
+                            # subsample of the split's, the same for every method) and 250 test rows; sized by
+                            # measured CPU seconds (bench_core/tracks/reducers.py, "Standard budget")
+                            "reducers": {"max_train_rows": 1000, "max_test_rows": 250}},
         ),
         Profile(
             name="full", tier="full", seeds=5, sweep=True, timeout_s=3600,

@@ -42,7 +42,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "selection": ("bench_core/metrics/selection.py", ["tests/test_metrics_selection.py"]),
     "leaderboard": ("bench_core/leaderboard.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
                                                   "tests/test_leaderboard_tables.py"]),
-    "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py"]),
+    "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
+                                          "tests/test_baselines.py", "tests/test_devices.py"]),
     "store": ("bench_core/store.py", ["tests/test_store.py"]),
     "selectors": ("bench_core/tracks/selectors.py", ["tests/test_selectors_protocol.py"]),
 }
@@ -55,6 +56,7 @@ SLOW = [
     "tests/test_leaderboard_compare.py::test_cli_compare_exits_nonzero_on_regression",
     "tests/test_leaderboard_trust.py::test_a_selection_scores_the_same_in_any_order_fresh_or_cached",
     "tests/test_leaderboard_trust.py::test_a_job_scores_bit_identically_fresh_and_after_other_jobs_in_the_same_worker",
+    "tests/test_devices.py::test_local_executor_cpu_workers_see_no_gpu_and_gpu_workers_each_their_own",
 ]
 
 #: Equivalent mutants (no test can tell them from the original: same output on every input), by mutmut's

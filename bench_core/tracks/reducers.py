@@ -115,8 +115,10 @@ costed as MNIST) measured for five methods took 28.7 CPU-s where MNIST took 20.7
 TLDR 5.8 vs 5.1, openTSNE 4.2 vs 3.4, UMAP 3.4 vs 2.8, PCA 1.5 vs 0.9): even if all eight cards costed as
 MNIST were 39 % dearer in every method, the total would be about 4,710 CPU-s (79 worker-minutes). The
 largest job measured (the autoencoder on ``survey_hiva``, 13.8 CPU-s) is inside the profile's 30-s step
-limit. Not measured here: the whole profile's wall time (the lead's timed run), and the 28 cards costed by
-proxy.
+limit. Measured since: the whole profile, one run of d6c5580 with ``-j 2`` on 2 quiet cores, cold cache, took
+**21 min 23 s** of wall time for the 1,653 jobs (all done; 41.9 worker-minutes in jobs, 39.4 CPU-minutes): the
+projection above was high by about 1.8x (its per-job overhead of 1 CPU-s, taken from a cold quick run, is
+mostly a one-off warm-up per worker).
 """
 
 from __future__ import annotations

@@ -117,8 +117,9 @@ MNIST were 39 % dearer in every method, the total would be about 4,710 CPU-s (79
 largest job measured (the autoencoder on ``survey_hiva``, 13.8 CPU-s) is inside the profile's 30-s step
 limit. Measured since: the whole profile, one run of d6c5580 with ``-j 2`` on 2 quiet cores, cold cache, took
 **21 min 23 s** of wall time for the 1,653 jobs (all done; 41.9 worker-minutes in jobs, 39.4 CPU-minutes): the
-projection above was high by about 1.8x (its per-job overhead of 1 CPU-s, taken from a cold quick run, is
-mostly a one-off warm-up per worker).
+projection above was high by about 1.8x, mostly its assumed 1 CPU-s per job outside the jobs (1,653 CPU-s):
+in this run the two workers spent about 1 worker-minute in all outside the jobs (2 × 21.4 min of wall time
+against 41.9 worker-minutes in jobs).
 """
 
 from __future__ import annotations

@@ -180,12 +180,18 @@ def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
 
+    from test_leaderboard_compare import record
+
     def put(root, name, variant, cpu, seed=0, profile="standard", status="done", job_s=None):
-        p = tmp_path / root / "saes" / "ds" / variant.split("[")[0] / f"{name}.json"
+        r = record("ds", variant.split("[")[0], seed, status=status, primary=0.5)  # a valid stored result
+        r["key"] = f"{root}-{name}-00000000"
+        p = tmp_path / root / "saes" / "ds" / variant.split("[")[0] / f"{r['key']}.json"
         p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_text(json.dumps({"dataset": "ds", "method": variant.split("[")[0], "variant": variant, "seed": seed,
-                                 "profile": profile, "status": status,
-                                 "timing": {"cpu_s": cpu, "job_s": job_s, "fit_s": None}}))
+        timing = {"wall_s": job_s or 1.0, "job_s": job_s or 1.0}
+        if cpu is not None:
+            timing["cpu_s"] = cpu
+        r.update(track="saes", variant=variant, profile=profile, timing=timing)
+        p.write_text(json.dumps(r))
 
     put("a", "1", "topk", 99.0)  # replaced by b's
     put("a", "2", "nmf[width=8]", None, status="timeout", job_s=30.0)

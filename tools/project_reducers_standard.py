@@ -26,23 +26,15 @@ explicit variants (``name[p=v]``) in the results are left out. Wall minutes with
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
 from collections import defaultdict
-from pathlib import Path
 
 
 def _records(results: str) -> list[dict]:
-    out = []
-    for p in sorted(Path(results).rglob("*.json")):
-        try:
-            r = json.loads(p.read_text())
-        except (OSError, ValueError):
-            continue
-        if isinstance(r, dict) and r.get("track") == "reducers" and r.get("status") == "done":
-            out.append(r)
-    return out
+    from bench_core.store import Store
+
+    return [r for r in Store(results).iter_records("reducers") if r.get("status") == "done"]
 
 
 def _cards(profile_name: str):

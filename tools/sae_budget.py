@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import json
 import sys
 from collections import defaultdict
 from pathlib import Path
+
+from bench_core.store import Store
 
 
 def load(dirs: list[Path], profile: str, datasets: set[str] | None,
@@ -36,11 +37,7 @@ def load(dirs: list[Path], profile: str, datasets: set[str] | None,
     """``{(dataset, variant): {"cpu": s, "status": ..., "counted": s}}`` of seed 0 (later directories win)."""
     out: dict[tuple[str, str], dict] = {}
     for root in dirs:
-        for path in sorted(Path(root).glob("saes/*/*/*.json")):
-            try:
-                r = json.loads(path.read_text())
-            except (OSError, ValueError):
-                continue
+        for r in Store(root).iter_records("saes"):
             if r.get("profile") != profile or r.get("seed") != 0:
                 continue
             if datasets and r["dataset"] not in datasets:

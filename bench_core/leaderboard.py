@@ -442,11 +442,13 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
     by_ds: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     fingerprints: dict[str, str] = {}
     method_of: dict[str, str] = {}
+    params_of: dict[str, Mapping[str, Any]] = {}
     for r in recs:
         groups[(r["dataset"], r["variant"])].append(r)
         by_ds[r["dataset"]].append(r)
         fingerprints[r["dataset"]] = r["dataset_fingerprint"]
         method_of[r["variant"]] = r["method"]
+        params_of[r["variant"]] = r.get("params") or {}
 
     datasets: dict[str, list[Cell]] = {}
     references: dict[str, dict[str, tuple[float, float | None]]] = {}
@@ -464,7 +466,7 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
             cell = Cell(dataset=ds, variant=v, method=method_of[v], control=_method_control(registry, track_name, method_of[v]),
                         n_planned=len(planned))
             if not group:
-                cell.note = _absent_note(registry, track, method_of[v], ds)
+                cell.note = _absent_note(registry, track, method_of[v], ds, params_of[v], by_ds[ds][0].get("settings"))
                 cells.append(cell)
                 continue
             cell.method_version = str(group[0]["method_version"])
@@ -536,7 +538,10 @@ def _build_track(track_name: str, recs: list[Mapping[str, Any]], registry, profi
                                         max((r["protocol_version"] for r in recs), default=None)))
 
 
-def _absent_note(registry, track, method: str, dataset: str) -> str:
+def _absent_note(registry, track, method: str, dataset: str, params: Mapping[str, Any] | None = None,
+                 settings: Mapping[str, Any] | None = None) -> str:
+    """Why a (variant, dataset) cell has no record: n/a with the track's reason (the method, or this variant
+    of it under the dataset's recorded ``settings``, is not run there), else "not run"."""
     if registry is None or track is None:
         return "not run"
     try:
@@ -545,6 +550,8 @@ def _absent_note(registry, track, method: str, dataset: str) -> str:
     except Exception:  # noqa: BLE001 - the plugin or card is gone: say so
         return "not run"
     reason = track.applicable(cls, card)
+    if not reason and params is not None and settings is not None:
+        reason = track.variant_applicable(cls, params, card, settings)
     return f"n/a ({reason})" if reason else "not run"
 
 

@@ -74,7 +74,9 @@ PROFILES: dict[str, Profile] = {
                             # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget": about
                             # 5,850 CPU-s projected for 3 seeds, 49 min with -j 2; tools/sae_budget.py)
                             # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
-                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000},
+                            # (the transformer tier at width 4 only: its width-8 jobs would take it over budget)
+                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000,
+                                     "dataset_widths": {"minilm_l3_tokens": [4]}},
                             # reducers: every data set, one fit on at most 1,000 training rows (a seeded stratified
                             # subsample of the split's, the same for every method) and 250 test rows; sized by
                             # measured CPU seconds (bench_core/tracks/reducers.py, "Standard budget")

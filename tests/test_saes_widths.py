@@ -80,3 +80,34 @@ def test_nmf_fits_overcomplete_widths():
         z = m.encode(torch.as_tensor(X))
         assert z.shape == (300, 6 * width) and (z >= 0).all() and ((z > 0).sum(1) <= 3).all()
         assert m.nmf.init == ("nndsvda" if width == 1 else "random")
+
+
+def test_standard_runs_the_transformer_tier_at_width_4_only_and_says_why_the_rest_is_na(registry, tmp_path):
+    """``dataset_widths`` (standard: ``minilm_l3_tokens`` at width 4): the other widths are never planned on
+    that dataset, and each is listed as not applicable with the reason; other datasets keep both widths."""
+    from bench_core.leaderboard import _absent_note
+
+    assert get_profile("standard").track_settings["saes"]["dataset_widths"] == {"minilm_l3_tokens": [4]}
+    plan = _plan(registry, tmp_path, "standard", datasets=("minilm_l3_tokens", "planted_quick"))
+    widths: dict[tuple[str, str], set] = {}
+    for s in plan.specs:
+        widths.setdefault((s.dataset, s.method), set()).add(s.params.get("width"))
+    assert widths[("minilm_l3_tokens", "topk")] == {4}
+    assert widths[("planted_quick", "topk")] == {4, 8}
+    assert widths[("minilm_l3_tokens", "pca")] == {None}  # no width parameter: unaffected
+    reason = "width 4 only on minilm_l3_tokens in this profile, for its time budget"
+    na = {(m, d): why for _, m, d, why in plan.not_applicable}
+    assert na[("topk[width=8]", "minilm_l3_tokens")] == reason
+    assert not any(d == "planted_quick" and "width" in why for (_, d), why in na.items())
+    # an explicit variant is checked too; the method's own width runs
+    explicit = _plan(registry, tmp_path, "standard", methods=["topk[width=8]"], datasets=("minilm_l3_tokens",))
+    assert explicit.specs == [] and [x[1:] for x in explicit.not_applicable] == [
+        ("topk[width=8]", "minilm_l3_tokens", reason)]
+    # the leaderboard's note for such a cell, from the settings its records carry
+    track, settings = TRACKS["saes"], track_settings(TRACKS["saes"], get_profile("standard"))
+    params8 = {**registry.method("saes", "topk").params, "width": 8}
+    assert _absent_note(registry, track, "topk", "minilm_l3_tokens", params8, settings) == f"n/a ({reason})"
+    assert _absent_note(registry, track, "topk", "minilm_l3_tokens", {**params8, "width": 4}, settings) == "not run"
+    assert _absent_note(registry, track, "topk", "planted_quick", params8, settings) == "not run"
+    assert _absent_note(registry, track, "topk", "minilm_l3_tokens", params8,
+                        track_settings(track, get_profile("quick"))) == "not run"

@@ -22,10 +22,11 @@ from bench_core.execute.claims import ClaimedElsewhere, Claims
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec, make_spec, parse_seeds, select_names
 from bench_core.execute.selection import expand_names, select_methods, variants_for
-from bench_core.profiles import get_profile
+from bench_core.profiles import get_profile, track_settings
 from bench_core.provenance import git_state, hardware
 from bench_core.registry import Registry, unknown
 from bench_core.store import ErrorInfo, Log, Memory, Provenance, ResultRecord, SCHEMA_VERSION, Store, Timing
+from bench_core.tracks.base import variant_id
 
 
 def default_results_dir() -> Path:
@@ -171,6 +172,7 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
 
     for tname in tracks:
         track = registry.tracks[tname]
+        settings = track_settings(track, profile)
         methods = [m for m in (selected or sorted(registry.methods[tname])) if m in registry.methods[tname]]
         if datasets:
             cards = [registry.card(d) for d in datasets if tname in registry.card(d).tracks]
@@ -197,6 +199,11 @@ def plan_run(registry: Registry, req: RunRequest, store: Store) -> Plan:
                 job_timeout = req.job_timeout_s or (max(profile.job_timeout_s, timeout) if profile.job_timeout_s
                                                     else None)
                 for params in variants_for(cls, profile, (selected or {}).get(mname)):
+                    why = track.variant_applicable(cls, params, card, settings)
+                    if why:
+                        defaults = {**cls.params, **cls.profile_params.get(profile.name, {})}
+                        plan.not_applicable.append((tname, variant_id(mname, params, defaults), card.name, why))
+                        continue
                     for seed in seeds:
                         spec = make_spec(track, cls, params, card, seed, profile, plugin, dataset_cache=cpath,
                                          timeout_s=timeout, job_timeout_s=job_timeout,

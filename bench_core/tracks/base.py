@@ -375,6 +375,15 @@ class Track(abc.ABC):
         (``--method name[p=v]``) is run as given, never expanded."""
         return [dict(params)]
 
+    def variant_applicable(self, method_cls: type[Method], params: Mapping[str, Any], card: "Card",
+                           settings: Mapping[str, Any]) -> str | None:
+        """``None`` if the protocol runs this parameter variant (``params``, as expanded by
+        :meth:`expand_params`) on the dataset under the profile's ``settings``, else why not: such a cell is
+        never run and shows n/a with the reason. Called only where :meth:`applicable` allows the method. By
+        default every variant runs; a track whose profile sizes its budget per dataset (the SAE track's
+        ``dataset_widths``) narrows it here. Explicit variants (``--method name[p=v]``) are checked too."""
+        return None
+
     def applicable(self, method_cls: type[Method], card: "Card") -> str | None:
         """``None`` if the method can run on the dataset, else the reason it cannot (never run, shown n/a)."""
         if card.task != self.task:

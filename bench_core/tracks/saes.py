@@ -590,6 +590,7 @@ class SAEsTrack(Track):
             "probe_ks": [1, 2, 5],
             "probe_selector": "anova_f",
             "consistency_l0": [16],
+            "dataset_widths": {},
         }
 
     def expand_params(self, method_cls, params: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -599,6 +600,15 @@ class SAEsTrack(Track):
         if "width" not in method_cls.params or not widths:
             return [dict(params)]
         return [{**params, "width": w} for w in widths]
+
+    def variant_applicable(self, method_cls, params: Mapping[str, Any], card, settings: Mapping[str, Any]) -> str | None:
+        """Protocol step 1: on a dataset named in the profile's ``dataset_widths``, only the widths listed
+        there run (``standard``: the transformer tier at width 4 only, its budget); the others are n/a."""
+        widths = (settings.get("dataset_widths") or {}).get(card.name)
+        if widths is None or "width" not in params or params["width"] in widths:
+            return None
+        listed = ", ".join(f"{w:g}" for w in widths)
+        return f"width {listed} only on {card.name} in this profile, for its time budget"
 
     def leaderboard_columns(self) -> list[tuple[str, str]]:
         return [("mcc_auc", "MCC AUC"), ("consistency", "seed MCC"), ("train_tokens_per_s", "tokens/s"),

@@ -33,7 +33,10 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    ``width`` parameter once per listed width, each width its own jobs and leaderboard row
    (``topk``, ``topk[width=8]``; :meth:`SAEsTrack.expand_params`); an empty list (``smoke``, ``quick``) runs the
    method's own default (4 for the built-in SAEs). An explicit variant ``--method 'topk[width=16]'`` runs
-   as given.
+   as given. ``dataset_widths`` (``{dataset: [widths]}``) narrows the widths on the datasets it names
+   (``standard``: ``minilm_l3_tokens`` at width 4 only, for the time budget): the other width variants are
+   not applicable there (:meth:`SAEsTrack.variant_applicable`), listed by the planner and shown n/a with
+   the reason on the leaderboard.
 2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens``,
    ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted on all training rows; ``"penalty"``
    methods are calibrated (:func:`calibrate_penalty`): a safeguarded secant search in (log value, log L0),
@@ -84,7 +87,8 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
    is the size of the job's activations (training and evaluation rows, float32) to read it against.
 
 Settings (``l0_targets``, ``widths``, ``tokens``, ``batch_size``, ``calib_steps``, ``calib_tol``, ``calib_holdout``,
-``eval_batch``, ``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``) come
+``eval_batch``, ``splice_model``, ``splice_tokens``, ``probe_ks``, ``probe_selector``, ``consistency_l0``,
+``dataset_widths``) come
 from the profile and are part of every job key.
 
 Standard budget

@@ -214,6 +214,43 @@ def test_the_probe_loses_the_classes_when_the_principal_component_that_carries_t
     assert -0.65 < drops[1] < -0.35 and -0.65 < drops[2] < -0.35  # from 1.0 to about 0.5
 
 
+
+def test_the_pc_deletion_probe_is_memoised_by_content_and_drops_its_least_recently_used_entry(monkeypatch):
+    """A second call on equal copies of the arrays reads the memo (no probe is fitted; the same drops); other
+    labels are another entry; past PROBE_MEMO_SIZE entries the least recently used one is computed again."""
+    from collections import OrderedDict
+
+    import numpy as np
+
+    from bench_core.tracks import similarity_protocol as P
+
+    calls = []
+
+    def fake_probe(H, y):  # counts the probes; a value that depends on the data, so drops differ per input
+        calls.append(H.shape)
+        return float(np.abs(H).sum() % 1.0) + float(y.sum())
+
+    monkeypatch.setattr(P, "probe_accuracy", fake_probe)
+    monkeypatch.setattr(P, "_PROBE_MEMO", OrderedDict())
+    monkeypatch.setattr(P, "PROBE_MEMO_SIZE", 2)
+    rng = np.random.default_rng(0)
+    H, y = rng.normal(size=(20, 4)), np.repeat([0, 1], 10)
+    first = P.pc_deletion_probe(H, y)
+    assert len(calls) == 1 + len(P.pc_deletion_ks(4))  # the base probe and one per deletion (k = 1, 2)
+    again = P.pc_deletion_probe(H.copy(), y.copy())
+    assert again == first and len(calls) == 3  # the memo is hit: no probe fitted
+    again[1] = 99.0  # the caller gets a copy: the memo is unchanged
+    assert P.pc_deletion_probe(H, y) == first and len(calls) == 3
+    P.pc_deletion_probe(H, y[::-1].copy())  # other labels: a new entry
+    assert len(calls) == 6 and len(P._PROBE_MEMO) == 2
+    P.pc_deletion_probe(H, y)  # a hit makes (H, y) the most recently used
+    P.pc_deletion_probe(H + 1.0, y)  # a third entry: evicts (H, reversed y), the least recently used
+    assert len(calls) == 9 and len(P._PROBE_MEMO) == 2
+    P.pc_deletion_probe(H, y)
+    assert len(calls) == 9
+    P.pc_deletion_probe(H, y[::-1].copy())
+    assert len(calls) == 12
+
 def test_the_layer_family_scores_every_pair_once_with_one_step_per_source_layer(reg):
     """The executor's time limit applies per step: the transformer-layer family ends one step per source
     layer (as the networks family ends one per seed), and scores each unordered pair exactly once."""

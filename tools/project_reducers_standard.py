@@ -29,17 +29,20 @@ import argparse
 import math
 import sys
 from collections import defaultdict
+from pathlib import Path
+
+_TOOLS = str(Path(__file__).resolve().parent)  # tools/_projection.py is beside this file
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import _projection as P  # noqa: E402
 
 
 def _records(results: str) -> list[dict]:
-    from bench_core.store import Store
-
-    return [r for r in Store(results).iter_records("reducers") if r.get("status") == "done"]
+    return list(P.results([results], "reducers", status="done"))
 
 
 def _cards(profile_name: str):
     """(name, rows of one fit after the cap, input dimension, manifold?) of every data set of the profile."""
-    from bench_core.data.dataset import cache_dir, data_dir, load_cache, prepare
     from bench_core.profiles import get_profile, track_settings
     from bench_core.registry import load_registry
 
@@ -47,12 +50,9 @@ def _cards(profile_name: str):
     profile = get_profile(profile_name)
     settings = track_settings(reg.track("reducers"), profile)
     cap = settings["max_train_rows"]
-    tiers = ["smoke", "quick", "standard", "full"]
     rows = []
-    for card in reg.cards_for("reducers"):
-        if tiers.index(card.tier) > tiers.index(profile.tier):
-            continue
-        ds = load_cache(card, prepare(card, reg.loader_fns, reg.reader_fns, data_dir(None), cache_dir(None)))
+    for card in P.profile_cards(reg, "reducers", profile.tier):
+        ds = P.load_dataset(reg, card)
         n_train = len(ds.splits[0][0])
         n = n_train if cap is None else min(cap, n_train)
         rows.append((card.name, n, ds.n_features, "latent_coordinates" in card.properties))
@@ -67,18 +67,17 @@ def project(results: str, seeds: int | None, overhead: float, profile: str) -> i
     cards, profile_seeds = _cards(profile)
     seeds = seeds or profile_seeds
     info = {c[0]: c for c in cards}
-    cpu: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for r in recs:
-        c = (r.get("timing") or {}).get("cpu_s")
-        if c is not None and r["dataset"] in info:
-            cpu[(r["dataset"], r["variant"])].append(float(c))
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for (ds, variant), rs in P.cells(recs).items():
+        vals = [c for c in map(P.cpu_s, rs) if c is not None]
+        if vals and ds in info:
+            cpu[(ds, variant)] = vals
     measured = sorted({d for d, _ in cpu})
     # the profile's own parameters only: explicit variants (``name[p=v]``) are for ``compare``
     variants = sorted({v for _, v in cpu if "[" not in v})
     per_method: dict[str, float] = defaultdict(float)
     jobs: dict[str, int] = defaultdict(int)
-    print("| data set | rows | d | stands in | jobs | CPU-s per seed |")
-    print("|---|---:|---:|---|---:|---:|")
+    table = []
     for name, n, d, manifold in cards:
         cands = [m for m in measured if info[m][3] == manifold] or measured
         proxy = min(cands, key=lambda m: abs(math.log(n / info[m][1])) + 0.25 * abs(math.log(d / info[m][2])))
@@ -92,35 +91,33 @@ def project(results: str, seeds: int | None, overhead: float, profile: str) -> i
             jobs[v] += seeds
             total += c
             count += 1
-        print(f"| {name} | {n} | {d} | {proxy} | {count} | {total:.1f} |")
+        table.append([name, n, d, proxy, count, f"{total:.1f}"])
+    print("\n".join(P.md_table(["data set", "rows", "d", "stands in", "jobs", "CPU-s per seed"], "lrrlrr", table)))
     grand = sum(per_method.values())
     print(f"\n{seeds} seeds, {len(cards)} data sets, {sum(jobs.values())} jobs, from {len(measured)} measured data sets "
           f"({', '.join(measured)})\n")
-    print("| method | jobs | CPU-s | share |")
-    print("|---|---:|---:|---:|")
-    for v in sorted(per_method, key=lambda k: -per_method[k]):
-        print(f"| {v} | {jobs[v]} | {per_method[v]:.0f} | {100 * per_method[v] / grand:.1f} % |")
-    print(f"| **total** | {sum(jobs.values())} | {grand:.0f} | |")
-    print(f"\nworker-minutes {grand / 60:.1f}; wall with -j 2: {grand / 120:.1f} min")
+    shares = [[v, jobs[v], f"{per_method[v]:.0f}", f"{100 * per_method[v] / grand:.1f} %"]
+              for v in sorted(per_method, key=lambda k: -per_method[k])]
+    shares.append(["**total**", sum(jobs.values()), f"{grand:.0f}", ""])
+    print("\n".join(P.md_table(["method", "jobs", "CPU-s", "share"], "lrrr", shares)))
+    print(f"\nworker-minutes {P.minutes(grand):.1f}; wall with -j 2: {P.minutes(grand, 2):.1f} min")
     return 0
 
 
 def compare(results: str) -> int:
-    recs = _records(results)
-    rows = defaultdict(list)
-    for r in recs:
-        rows[(r["dataset"], r["method"], r["variant"])].append(r)
-    print("| data set | variant | CPU-s | fit s | score s | structure | local | global | oos |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for (ds, _m, v), rs in sorted(rows.items()):
+    groups = P.cells(_records(results))
+    rows = []
+    for (ds, v), rs in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[1][0]["method"], kv[0][1])):
         def mean(f):
-            vals = [f(r) for r in rs if f(r) is not None]
-            return sum(vals) / len(vals) if vals else float("nan")
+            return P.mean(f(r) for r in rs)
 
-        print(f"| {ds} | {v} | {mean(lambda r: r['timing'].get('cpu_s')):.2f} | "
-              f"{mean(lambda r: r['timing'].get('fit_s')):.2f} | {mean(lambda r: r['outputs'].get('score_time_s')):.2f} | "
-              f"{mean(lambda r: r['scores'].get('structure')):.4f} | {mean(lambda r: r['scores'].get('local')):.4f} | "
-              f"{mean(lambda r: r['scores'].get('global')):.4f} | {mean(lambda r: r['scores'].get('oos_structure')):.4f} |")
+        rows.append([ds, v, f"{mean(lambda r: r['timing'].get('cpu_s')):.2f}",
+                     f"{mean(lambda r: r['timing'].get('fit_s')):.2f}",
+                     f"{mean(lambda r: r['outputs'].get('score_time_s')):.2f}",
+                     *(f"{mean(lambda r, s=s: r['scores'].get(s)):.4f}"
+                       for s in ("structure", "local", "global", "oos_structure"))])
+    print("\n".join(P.md_table(["data set", "variant", "CPU-s", "fit s", "score s", "structure", "local", "global",
+                                "oos"], "llrrrrrrr", rows)))
     return 0
 
 

@@ -53,19 +53,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
+from pathlib import Path
+
+_TOOLS = str(Path(__file__).resolve().parent)  # tools/_projection.py is beside this file
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import _projection as P  # noqa: E402
 
 
 def measure_evaluators(names: list[str] | None) -> int:
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"  # as in a worker (pinned threads); must precede numpy's import
+    P.pin_one_thread()  # as in a worker; must precede numpy's import
     import warnings
 
     import numpy as np
 
-    from bench_core.data.dataset import cache_dir, data_dir, load_cache, prepare
     from bench_core.profiles import get_profile, track_settings
     from bench_core.registry import load_registry
     from bench_core.tracks import selectors as S
@@ -73,8 +76,7 @@ def measure_evaluators(names: list[str] | None) -> int:
     warnings.simplefilter("ignore")
     reg = load_registry(strict=False)
     settings = track_settings(reg.track("selectors"), get_profile("standard"))
-    tiers = {"smoke": 0, "quick": 1, "standard": 2, "full": 3}
-    cards = [c for c in reg.cards_for("selectors") if tiers.get(c.tier, 9) <= tiers["standard"]]
+    cards = P.profile_cards(reg, "selectors", "standard")
     if names:
         cards = [c for c in cards if c.name in names]
 
@@ -86,7 +88,7 @@ def measure_evaluators(names: list[str] | None) -> int:
     for ev in ("logreg", "extratrees"):
         S.evaluate_subset(("warm-up",), ev, 0, np.arange(3), _Tiny)
     for card in cards:
-        ds = load_cache(card, prepare(card, reg.loader_fns, reg.reader_fns, data_dir(None), cache_dir(None)))
+        ds = P.load_dataset(reg, card)
         sp = ds.split(0)
         n, d = sp.X_train.shape
         ks = S.k_list(d, settings, ds.ground_truth)
@@ -108,14 +110,12 @@ def measure_evaluators(names: list[str] | None) -> int:
 def measure_fits(methods: list[str], names: list[str] | None) -> int:
     """One JSON row per (data set, method): CPU seconds (one thread) of the protocol's fit (step 2) with the
     standard profile's parameters on split 0, seed 0, and of one fit at the stability k."""
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
+    P.pin_one_thread()
     import warnings
     from dataclasses import replace
 
     import numpy as np
 
-    from bench_core.data.dataset import cache_dir, data_dir, load_cache, prepare
     from bench_core.profiles import get_profile, track_settings
     from bench_core.registry import load_registry
     from bench_core.tracks import selectors as S
@@ -131,15 +131,14 @@ def measure_fits(methods: list[str], names: list[str] | None) -> int:
     reg = load_registry(strict=False)
     profile = get_profile("standard")
     settings = track_settings(reg.track("selectors"), profile)
-    tiers = {"smoke": 0, "quick": 1, "standard": 2, "full": 3}
-    cards = [c for c in reg.cards_for("selectors") if tiers.get(c.tier, 9) <= tiers["standard"]]
+    cards = P.profile_cards(reg, "selectors", "standard")
     if names:
         cards = [c for c in cards if c.name in names]
     classes = [reg.method("selectors", m) for m in methods]
     for cls in classes:
         cls.warm_up()
     for card in cards:
-        ds = load_cache(card, prepare(card, reg.loader_fns, reg.reader_fns, data_dir(None), cache_dir(None)))
+        ds = P.load_dataset(reg, card)
         sp = ds.split(0)
         n, d = sp.X_train.shape
         gt = ds.ground_truth
@@ -262,26 +261,27 @@ def project(board_path: str, evaluators_path: str, M: int, budget: float, seeds:
         how = ("given" if load_factor is not None else
                f"the median board fit_s / measured CPU s of {', '.join(sorted(load_ref))}")
         print(f"measured fits of {', '.join(sorted(replaced))} (CPU s × load factor {load:.2f}, {how})\n")
-    print("| part | worker-min |\n|---|---|")
-    for name, a, b in rows:
-        print(f"| {name} | {a:.1f} |" if abs(a - b) < 0.05 else f"| {name} | {a:.1f}–{b:.1f} |")
-    print(f"| **total** | **{tot_lo:.0f}–{tot_hi:.0f}** |")
+    parts_table = [[name, f"{a:.1f}" if abs(a - b) < 0.05 else f"{a:.1f}–{b:.1f}"] for name, a, b in rows]
+    parts_table.append(["**total**", f"**{tot_lo:.0f}–{tot_hi:.0f}**"])
+    print("\n".join(P.md_table(["part", "worker-min"], "ll", parts_table)))
     print(f"\nwall with -j {workers}: {tot_lo / workers:.0f}–{tot_hi / workers:.0f} min")
     top = sorted(per_method.items(), key=lambda kv: -kv[1])[:6]
     print("largest fits (worker-min): " + ", ".join(f"{m} {v / 60:.1f}" for m, v in top))
     if by_method:
-        print("\n| method | fits | stability | timeouts (at the step limit) | total |\n|---|---|---|---|---|")
-        for m, (f, st, to) in sorted(parts.items(), key=lambda kv: -sum(kv[1])):
-            print(f"| {m} | {f / 60:.1f} | {st / 60:.1f} | {to / 60:.1f} | {(f + st + to) / 60:.1f} |")
+        def minutes(name, f, st, to):
+            return [name, *(f"{x / 60:.1f}" for x in (f, st, to, f + st + to))]
+
+        by = [minutes(m, *v) for m, v in sorted(parts.items(), key=lambda kv: -sum(kv[1]))]
+        print("\n" + "\n".join(P.md_table(["method", "fits", "stability", "timeouts (at the step limit)", "total"],
+                                          "lllll", by)))
         classes = {"neural": [0.0] * 3, "other selectors": [0.0] * 3}
         for m, v in parts.items():
             acc = classes["neural" if m in NEURAL else "other selectors"]
             for i in range(3):
                 acc[i] += v[i]
-        print("\n| class | fits | stability | timeouts | total |\n|---|---|---|---|---|")
-        for name, (f, st, to) in classes.items():
-            print(f"| {name} | {f / 60:.1f} | {st / 60:.1f} | {to / 60:.1f} | {(f + st + to) / 60:.1f} |")
-        print(f"| evaluators (uncached upper bound) | | | | {evals / 60:.1f} |")
+        by = [minutes(name, *v) for name, v in classes.items()]
+        by.append(["evaluators (uncached upper bound)", "", "", "", f"{evals / 60:.1f}"])
+        print("\n" + "\n".join(P.md_table(["class", "fits", "stability", "timeouts", "total"], "lllll", by)))
     return 0
 
 

@@ -24,52 +24,47 @@ caches, hyper-threads), never the wall time of a quiet run.
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-from bench_core.store import Store
+_TOOLS = str(Path(__file__).resolve().parent)  # tools/_projection.py is beside this file
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import _projection as P  # noqa: E402
 
 
 def load(dirs: list[Path], profile: str, datasets: set[str] | None,
          exclude: list[str] = ()) -> dict[tuple[str, str], dict]:
     """``{(dataset, variant): {"cpu": s, "status": ..., "counted": s}}`` of seed 0 (later directories win)."""
     out: dict[tuple[str, str], dict] = {}
-    for root in dirs:
-        for r in Store(root).iter_records("saes"):
-            if r.get("profile") != profile or r.get("seed") != 0:
-                continue
-            if datasets and r["dataset"] not in datasets:
-                continue
-            variant = r.get("variant") or r["method"]
-            if any(fnmatch.fnmatchcase(variant, pat) for pat in exclude):
-                continue
-            t = r.get("timing") or {}
-            cpu = t.get("cpu_s")
-            counted = cpu if cpu is not None else (t.get("job_s") or 0.0)
-            out[(r["dataset"], variant)] = {
-                "cpu": cpu, "status": r["status"], "counted": float(counted), "fit_s": t.get("fit_s")}
+    recs = P.results(dirs, "saes", profile=profile, seed=0, datasets=datasets, exclude=exclude)
+    for key, rs in P.cells(recs).items():
+        r = rs[-1]
+        t = r.get("timing") or {}
+        cpu = t.get("cpu_s")
+        counted = cpu if cpu is not None else (t.get("job_s") or 0.0)
+        out[key] = {"cpu": cpu, "status": r["status"], "counted": float(counted), "fit_s": t.get("fit_s")}
     return out
 
 
 def table(rows: dict[tuple[str, str], dict], seeds: int, workers: int, job_limit: float | None) -> str:
-    lines = ["| dataset | method | status | seed-0 CPU-s | x seeds |", "|---|---|---|---:|---:|"]
     per_ds: dict[str, float] = defaultdict(float)
+    body = []
     for (ds, variant), r in sorted(rows.items()):
         flag = ""
         if job_limit is not None and r["cpu"] is not None and r["cpu"] > job_limit:
             flag = f" (> {job_limit:g} s job limit)"
         cpu = f"{r['cpu']:.1f}" if r["cpu"] is not None else f"≥ {r['counted']:.1f}"
-        lines.append(f"| {ds} | {variant} | {r['status']}{flag} | {cpu} | {r['counted'] * seeds:.0f} |")
+        body.append([ds, variant, f"{r['status']}{flag}", cpu, f"{r['counted'] * seeds:.0f}"])
         per_ds[ds] += r["counted"]
-    lines += ["", "| dataset | jobs per seed | seed-0 CPU-s | x seeds CPU-s |", "|---|---:|---:|---:|"]
-    for ds, s in sorted(per_ds.items()):
-        n = sum(1 for k in rows if k[0] == ds)
-        lines.append(f"| {ds} | {n} | {s:.0f} | {s * seeds:.0f} |")
+    lines = P.md_table(["dataset", "method", "status", "seed-0 CPU-s", "x seeds"], "lllrr", body)
+    totals = [[ds, sum(1 for k in rows if k[0] == ds), f"{s:.0f}", f"{s * seeds:.0f}"]
+              for ds, s in sorted(per_ds.items())]
+    lines += ["", *P.md_table(["dataset", "jobs per seed", "seed-0 CPU-s", "x seeds CPU-s"], "lrrr", totals)]
     total = sum(per_ds.values()) * seeds
-    lines += ["", f"total for {seeds} seed(s): {total:.0f} CPU-s = {total / 60:.1f} worker-min = "
-                  f"{total / workers / 60:.1f} min with {workers} workers"]
+    lines += ["", f"total for {seeds} seed(s): {total:.0f} CPU-s = {P.minutes(total):.1f} worker-min = "
+                  f"{P.minutes(total, workers):.1f} min with {workers} workers"]
     return "\n".join(lines)
 
 

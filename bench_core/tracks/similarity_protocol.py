@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import OrderedDict
 from typing import Any, Mapping
 
 import numpy as np
@@ -225,9 +226,13 @@ def _memo_scorer(method, ctx, arrays):
     return s
 
 
-#: Probe accuracies after PC deletion, per (array digest, labels digest): they do not depend on the measure, so
-#: a worker computes them once per network and reuses them for every measure's job.
-_PROBE_MEMO: dict[str, dict[int, float]] = {}
+#: Probe accuracy drops after PC deletion (:func:`pc_deletion_probe`), per SHA-256 digest of (array, shape, dtype,
+#: labels): they do not depend on the measure, so a worker computes them once per network and reuses them for
+#: every measure's job. A least-recently-used memo of at most :data:`PROBE_MEMO_SIZE` entries (a few floats
+#: each). Not ``functools.lru_cache``: it keys on the arguments, so it would keep every array it has seen alive;
+#: this memo holds only the digests.
+PROBE_MEMO_SIZE = 64
+_PROBE_MEMO: OrderedDict[str, dict[int, float]] = OrderedDict()
 
 
 def delete_top_pcs(H: np.ndarray, k: int) -> np.ndarray:
@@ -266,16 +271,23 @@ def probe_accuracy(H: np.ndarray, y: np.ndarray) -> float:
 
 def pc_deletion_probe(H: np.ndarray, y: np.ndarray) -> dict[int, float]:
     """``{k: probe accuracy of H with its top k PCs deleted - probe accuracy of H}`` for k in
-    :func:`pc_deletion_ks` (memoised per process: the probe does not depend on the measure)."""
+    :func:`pc_deletion_ks` (memoised per process by the content of ``H`` and ``y``: the probe does not depend
+    on the measure; see :data:`_PROBE_MEMO`)."""
     import hashlib
 
     H = np.asarray(H)
     y = np.asarray(y)
     key = hashlib.sha256(H.tobytes() + str((H.shape, H.dtype.str)).encode() + y.tobytes()).hexdigest()
-    if key not in _PROBE_MEMO:
+    drops = _PROBE_MEMO.get(key)
+    if drops is None:
         base = probe_accuracy(H, y)
-        _PROBE_MEMO[key] = {k: probe_accuracy(delete_top_pcs(H, k), y) - base for k in pc_deletion_ks(H.shape[1])}
-    return dict(_PROBE_MEMO[key])
+        drops = {k: probe_accuracy(delete_top_pcs(H, k), y) - base for k in pc_deletion_ks(H.shape[1])}
+        _PROBE_MEMO[key] = drops
+        while len(_PROBE_MEMO) > PROBE_MEMO_SIZE:
+            _PROBE_MEMO.popitem(last=False)  # the least recently used
+    else:
+        _PROBE_MEMO.move_to_end(key)
+    return dict(drops)
 
 
 def _monotonicity(method, s, layers: list[str]) -> tuple[list[float], list[int]]:

@@ -198,7 +198,7 @@ the step limit, hence their 60 s.
 trained SAE's MCC is 0.23-0.28 against the random dictionary's 0.23, and JumpReLU's L0 hardly moves with its
 penalty (held-out L0 23.0 at 0.032, 21.1-21.4 from 0.18 to 0.90), so it cannot reach L0 = 8
 (``tests/test_saes_standard_claims.py`` pins both). Training is cheap next to a job's evaluation and
-calibration: TopK (width 4, L0 = 16, seed 0, one process, one thread) reaches MCC 0.274 / 0.426 / 0.828 / 0.938
+calibration (``tools/sae_tokens_curve.py``): TopK (width 4, L0 = 16, seed 0, one process, one thread) reaches MCC 0.274 / 0.426 / 0.828 / 0.938
 and FVU 0.588 / 0.431 / 0.328 / 0.312 at 40,960 / 163,840 / 655,360 / 2,621,440 tokens for 3.1 / 4.9 / 16.3 /
 63.7 CPU-s (the random
 dictionary: 0.234, 1.2 CPU-s). JumpReLU (targets 8 and 16, the same

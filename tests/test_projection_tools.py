@@ -96,12 +96,12 @@ def test_mean_minutes_and_cpu_seconds():
 
 
 def test_profile_cards_are_the_cards_up_to_the_profile_tier(registry):
-    """The SAE cards' tiers (datasets/saes/*.toml): planted_quick smoke; planted_main, planted_toy,
-    digits_mlp_l1 standard; minilm_l3_tokens full."""
+    """The SAE cards' tiers (datasets/saes/*.toml): planted_quick smoke; planted_main, digits_mlp_l1,
+    minilm_l3_tokens standard; planted_toy full."""
     names = {t: {c.name for c in P.profile_cards(registry, "saes", t)} for t in ("smoke", "quick", "standard", "full")}
     assert names["smoke"] == names["quick"] == {"planted_quick"}
-    assert names["standard"] == {"planted_quick", "planted_main", "planted_toy", "digits_mlp_l1"}
-    assert names["full"] == names["standard"] | {"minilm_l3_tokens"}
+    assert names["standard"] == {"planted_quick", "planted_main", "digits_mlp_l1", "minilm_l3_tokens"}
+    assert names["full"] == names["standard"] | {"planted_toy"}
 
 
 def test_pin_one_thread_sets_the_worker_thread_variables(monkeypatch):

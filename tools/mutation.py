@@ -43,7 +43,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "leaderboard": ("bench_core/leaderboard.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
                                                   "tests/test_leaderboard_tables.py"]),
     "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
-                                          "tests/test_baselines.py", "tests/test_devices.py"]),
+                                          "tests/test_baselines.py", "tests/test_devices.py",
+                                          "tests/test_compare_golden.py"]),
     "store": ("bench_core/store.py", ["tests/test_store.py"]),
     "selectors": ("bench_core/tracks/selectors.py", ["tests/test_selectors_protocol.py"]),
 }
@@ -120,6 +121,26 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "the budget: equal to the last bit is not something a test can arrange",
         "bench_core.tracks.selectors.xǁSelectorsTrackǁ_stability__mutmut_44": "integers(2**31) is integers(0, "
         "2**31): the same draw",
+    },
+    "compare": {
+        **{f"bench_core.compare.x_compare__mutmut_{i}": "the verdict a Row starts with ('unchanged'): every branch "
+           "of the if/elif chain that follows assigns row.verdict" for i in (117, 122, 123)},
+        "bench_core.compare.x_compare__mutmut_247": "max(2, c.n_done) for max(1, c.n_done) in the standard error: "
+        "they differ only at c.n_done == 1 (0 never gets there: such a cell is failed), where the fresh cell holds "
+        "at most one primary value, so its sd is 0.0 (mean_ci of one value) and 0/1 == 0/2",
+        "bench_core.compare.x__baseline_devices__mutmut_17": "{'cpu': 2} for {'cpu': 1} as the default device "
+        "counts: only which kinds have a non-zero count is read",
+        "bench_core.compare.x_load_baseline__mutmut_14": "'UTF-8' for 'utf-8': the same codec",
+        "bench_core.compare.x_load_baseline__mutmut_12": "no explicit encoding: the locale's, which Python makes "
+        "UTF-8 on the C/POSIX locale (PEP 538/540) and which is UTF-8 on every locale here and on CI; it would "
+        "differ only on a non-UTF-8 locale (none installed to test on)",
+        "bench_core.compare.x_load_baselines__mutmut_59": "reading <profile>/baseline/ even where it is no folder: "
+        "load_records globs it, and pathlib's glob of a path that is not a directory yields nothing, so the "
+        "records are [] either way",
+        **{f"bench_core.compare.x__standing__mutmut_{i}": "another 'origin' key or value on the baseline records "
+           "merged without a registry: the mark only labels rows and provenance (Cell.baseline, the overall row's "
+           "'baseline', provenance.baseline_results); the position, table size, mean rank and count that "
+           "_standing returns never read it" for i in (27, 28, 29, 30)},
     },
     "store": {
         "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "

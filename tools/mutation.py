@@ -296,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         if args.rerun and dest.exists():
             refresh_tests(dest)
-            targets = [k for k, v in results(dest, module, only).items() if v in ("survived", "timeout")]
+            # "not checked": reset by an earlier rerun that stopped before testing them
+            targets = [k for k, v in results(dest, module, only).items()
+                       if v in ("survived", "timeout", "not checked")]
             kills = killed_codes(dest, module)
             if configure(dest, module, tests):  # a test file added to MODULES since the last run
                 print(f"== {name}: test files changed; the {len(kills)} earlier kills are kept", flush=True)

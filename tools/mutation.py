@@ -7,7 +7,9 @@ configuration, so the modules never see each other's mutants. The table printed 
 mutants killed; ``mutmut results`` inside a scratch copy lists the survivors (``mutmut show NAME`` shows one).
 
 Usage: ``python tools/mutation.py [NAME ...] [--core] [--tables] [--rerun] [--max-children N]`` (names from
-:data:`MODULES`; all by default). ``--rerun`` re-tests only the survivors of the last run, with the current tests.
+:data:`MODULES`; all by default). ``--rerun`` re-tests only the survivors of the last run, with the current tests
+(and test files: where a module's list in :data:`MODULES` changed, mutmut resets every verdict, and the earlier
+kills are put back, since a mutant that a test kills stays killed when tests are only added).
 The emitters of the leaderboard (plots, HTML) are excluded with ``# pragma: no mutate`` blocks: they publish
 pictures of numbers computed and tested elsewhere.
 """
@@ -43,7 +45,8 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "leaderboard": ("bench_core/leaderboard.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
                                                   "tests/test_leaderboard_tables.py"]),
     "compare": ("bench_core/compare.py", ["tests/test_leaderboard_compare.py", "tests/test_leaderboard_trust.py",
-                                          "tests/test_baselines.py", "tests/test_devices.py"]),
+                                          "tests/test_baselines.py", "tests/test_devices.py",
+                                          "tests/test_compare_golden.py"]),
     "store": ("bench_core/store.py", ["tests/test_store.py"]),
     "selectors": ("bench_core/tracks/selectors.py", ["tests/test_selectors_protocol.py"]),
 }
@@ -121,6 +124,26 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "bench_core.tracks.selectors.xǁSelectorsTrackǁ_stability__mutmut_44": "integers(2**31) is integers(0, "
         "2**31): the same draw",
     },
+    "compare": {
+        **{f"bench_core.compare.x_compare__mutmut_{i}": "the verdict a Row starts with ('unchanged'): every branch "
+           "of the if/elif chain that follows assigns row.verdict" for i in (117, 122, 123)},
+        "bench_core.compare.x_compare__mutmut_247": "max(2, c.n_done) for max(1, c.n_done) in the standard error: "
+        "they differ only at c.n_done == 1 (0 never gets there: such a cell is failed), where the fresh cell holds "
+        "at most one primary value, so its sd is 0.0 (mean_ci of one value) and 0/1 == 0/2",
+        "bench_core.compare.x__baseline_devices__mutmut_17": "{'cpu': 2} for {'cpu': 1} as the default device "
+        "counts: only which kinds have a non-zero count is read",
+        "bench_core.compare.x_load_baseline__mutmut_14": "'UTF-8' for 'utf-8': the same codec",
+        "bench_core.compare.x_load_baseline__mutmut_12": "no explicit encoding: the locale's, which Python makes "
+        "UTF-8 on the C/POSIX locale (PEP 538/540) and which is UTF-8 on every locale here and on CI; it would "
+        "differ only on a non-UTF-8 locale (none installed to test on)",
+        "bench_core.compare.x_load_baselines__mutmut_59": "reading <profile>/baseline/ even where it is no folder: "
+        "load_records globs it, and pathlib's glob of a path that is not a directory yields nothing, so the "
+        "records are [] either way",
+        **{f"bench_core.compare.x__standing__mutmut_{i}": "another 'origin' key or value on the baseline records "
+           "merged without a registry: the mark only labels rows and provenance (Cell.baseline, the overall row's "
+           "'baseline', provenance.baseline_results); the position, table size, mean rank and count that "
+           "_standing returns never read it" for i in (27, 28, 29, 30)},
+    },
     "store": {
         "bench_core.store.x_usable_directory__mutmut_7": "return instead of break where a path is its own parent "
         "('/' or '.') and does not exist: '/' and '.' always exist",
@@ -168,14 +191,37 @@ def scratch_copy(dest: Path) -> Path:
     return dest
 
 
-def configure(dest: Path, module: str, tests: list[str]) -> None:
+def configure(dest: Path, module: str, tests: list[str]) -> bool:
+    """Write the scratch copy's ``[tool.mutmut]`` block (in place of an earlier one); True when it changed."""
     pyproject = dest / "pyproject.toml"
-    text = pyproject.read_text()
+    old = pyproject.read_text()
+    text = old.split("\n[tool.mutmut]\n")[0]
     block = ["", "[tool.mutmut]", 'source_paths = ["."]', f'only_mutate = ["{module}"]',
              "pytest_add_cli_args_test_selection = [" + ", ".join(f'"{t}"' for t in tests) + "]",
              'pytest_add_cli_args = ["-p", "no:cacheprovider", "-p", "pytest_benchmark.plugin", "-q", "-x"'
              + "".join(f', "--deselect", "{t}"' for t in SLOW if t.split("::")[0] in tests) + "]"]
-    pyproject.write_text(text + "\n".join(block) + "\n")
+    new = text + "\n".join(block) + "\n"
+    pyproject.write_text(new)
+    return new != old
+
+
+def killed_codes(dest: Path, module: str) -> dict[str, int]:
+    """mutmut's exit code of each killed mutant of ``module`` in a scratch copy."""
+    meta = dest / "mutants" / (module + ".meta")
+    codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+    return {k: c for k, c in codes.items() if _STATUS.get(c) == "killed"}
+
+
+def restore_kills(dest: Path, module: str, kills: dict[str, int]) -> None:
+    """Put back the kills of an earlier run where mutmut reset them (a change of its test selection resets every
+    verdict). A mutant killed by a test selection stays killed when tests are only added."""
+    meta = dest / "mutants" / (module + ".meta")
+    data = json.loads(meta.read_text())
+    codes = data["exit_code_by_key"]
+    for k, c in kills.items():
+        if k in codes and codes[k] is None:
+            codes[k] = c
+    meta.write_text(json.dumps(data, indent=4))
 
 
 def results(dest: Path, module: str, only: list[str]) -> dict[str, str]:
@@ -250,16 +296,26 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
         if args.rerun and dest.exists():
             refresh_tests(dest)
-            targets = [k for k, v in results(dest, module, only).items() if v in ("survived", "timeout")]
+            # "not checked": reset by an earlier rerun that stopped before testing them
+            targets = [k for k, v in results(dest, module, only).items()
+                       if v in ("survived", "timeout", "not checked")]
+            kills = killed_codes(dest, module)
+            if configure(dest, module, tests):  # a test file added to MODULES since the last run
+                print(f"== {name}: test files changed; the {len(kills)} earlier kills are kept", flush=True)
+            else:
+                kills = {}
             print(f"== {name}: re-testing {len(targets)} surviving mutants of {module}", flush=True)
         else:
             dest = scratch_copy(dest)
             configure(dest, module, tests)
             targets = only
             print(f"== {name}: mutating {module} against {' '.join(tests)}", flush=True)
+            kills = {}
         if targets or not args.rerun:
             subprocess.run([sys.executable, "-c", _LAUNCH, "run", "--max-children", str(args.max_children),
                             *targets], cwd=dest, env=env, check=False)
+        if kills:
+            restore_kills(dest, module, kills)
         verdicts = results(dest, module, only)
         killed, total, equiv, rest, sc = score(verdicts, EQUIVALENT.get(name, {}))
         other = dict(sorted(Counter(v for v in verdicts.values()

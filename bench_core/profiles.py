@@ -70,9 +70,10 @@ PROFILES: dict[str, Profile] = {
             # 20 refits in 45 s, so the same cells get a stability score, for half the refits' cost; the CI of
             # the stability is about 1.4x wider (see the selectors track's docstring, protocol step 5)
             track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5},
-                            # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, a token budget sized by measured
-                            # CPU seconds of sample jobs (bench_core/tracks/saes.py, "Standard budget": about
-                            # 5,850 CPU-s projected for 3 seeds, 49 min with -j 2; tools/sae_budget.py)
+                            # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, sized by measured CPU seconds of
+                            # sample jobs (bench_core/tracks/saes.py, "Standard budget"; tools/sae_budget.py);
+                            # measured: 45 min 11 s with -j 2 (5df440e). 40,960 tokens leave the SAEs far from
+                            # trained (same docstring, "What the budget costs in quality"): to be re-sized.
                             # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
                             # (the transformer tier at width 4 only: its width-8 jobs would take it over budget)
                             "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import sys
@@ -11,6 +12,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 TESTS = Path(__file__).resolve().parent
+
+
+def committed_board(path: Path, track: str, profile: str) -> dict:
+    """A committed leaderboard's JSON (``leaderboards/<profile>/<track>.json``, or a board a test was pointed
+    at). A missing board fails the test rather than skipping it: the claims tests read boards that are
+    committed, so a skip would hide a deleted or misnamed one."""
+    if not path.exists():
+        pytest.fail(f"{path} is missing: it is committed from one run of the committed code (featbench run "
+                    f"--track {track} --profile {profile}; featbench leaderboard --profile {profile})")
+    return json.loads(path.read_text())
 
 
 @pytest.fixture(scope="session", autouse=True)

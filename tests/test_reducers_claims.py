@@ -15,14 +15,13 @@ happening fails the test too (so the list stays true).
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, committed_board
 
 BOARDS = {profile: REPO / "leaderboards" / profile / "reducers.json" for profile in ("quick", "standard")}
 if os.environ.get("FEATBENCH_REDUCERS_BOARD"):
@@ -48,11 +47,7 @@ def profile(request):
 
 @pytest.fixture(scope="module")
 def board(profile):
-    path = BOARDS[profile]
-    if not path.exists():
-        pytest.skip(f"{path} is not there yet: the lead commits it from one run of the merged code "
-                    f"(featbench run --track reducers --profile {profile}; featbench leaderboard --profile {profile})")
-    return json.loads(path.read_text())
+    return committed_board(BOARDS[profile], "reducers", profile)
 
 
 def _manifolds(registry, board):

@@ -19,14 +19,13 @@ L0 targets {8, 16, 32, 64} below d, 40,960 training tokens), on the cell means o
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, committed_board
 
 BOARD = Path(os.environ.get("FEATBENCH_SAES_BOARD") or REPO / "leaderboards" / "standard" / "saes.json")
 MARGIN = 0.02
@@ -60,10 +59,7 @@ L0_DEVIATIONS: dict[tuple[str, str, int], str] = {
 
 @pytest.fixture(scope="module")
 def board():
-    if not BOARD.exists():
-        pytest.skip(f"{BOARD} is not there yet: it is committed from one run of the committed code "
-                    f"(featbench run --track saes --profile standard; featbench leaderboard --profile standard)")
-    return json.loads(BOARD.read_text())
+    return committed_board(BOARD, "saes", "standard")
 
 
 def _planted(registry, board):

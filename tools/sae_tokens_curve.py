@@ -13,15 +13,21 @@ from __future__ import annotations
 import json
 import sys
 import time
+from pathlib import Path
+
+_TOOLS = str(Path(__file__).resolve().parent)  # tools/_projection.py is beside this file
+if _TOOLS not in sys.path:
+    sys.path.insert(0, _TOOLS)
+import _projection as P  # noqa: E402
 
 RUNS = [("random_topk", 40_960, [16]), ("topk", 40_960, [16]), ("topk", 163_840, [16]), ("topk", 655_360, [16]),
         ("topk", 2_621_440, [16]), ("jumprelu", 40_960, [8, 16]), ("jumprelu", 327_680, [8, 16])]
 
 
 def main(out_path: str) -> None:
+    P.pin_one_thread()
     import torch
 
-    from bench_core.data.dataset import materialise
     from bench_core.profiles import get_profile, track_settings
     from bench_core.registry import load_registry
     from bench_core.tracks import TRACKS
@@ -29,7 +35,7 @@ def main(out_path: str) -> None:
 
     torch.set_num_threads(1)
     reg = load_registry()
-    ds, _ = materialise(reg.card("planted_main"), reg.loader_fns, reg.reader_fns, None)
+    ds = P.load_dataset(reg, reg.card("planted_main"))
     track = TRACKS["saes"]
     base = track_settings(track, get_profile("standard"))
     out = {}

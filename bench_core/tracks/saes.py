@@ -199,11 +199,10 @@ trained SAE's MCC is 0.23-0.28 against the random dictionary's 0.23, and JumpReL
 penalty (held-out L0 23.0 at 0.032, 21.1-21.4 from 0.18 to 0.90), so it cannot reach L0 = 8
 (``tests/test_saes_standard_claims.py`` pins both). Training is cheap next to a job's evaluation and
 calibration (``tools/sae_tokens_curve.py``): TopK (width 4, L0 = 16, seed 0, one process, one thread) reaches MCC 0.274 / 0.426 / 0.828 / 0.938
-and FVU 0.588 / 0.431 / 0.328 / 0.312 at 40,960 / 163,840 / 655,360 / 2,621,440 tokens for 3.1 / 4.9 / 16.3 /
-63.7 CPU-s (the random
-dictionary: 0.234, 1.2 CPU-s). JumpReLU (targets 8 and 16, the same
-run) is calibrated at 327,680 tokens: L0 7.2 and 14.5, MCC 0.465 and 0.515, 28.7 CPU-s, against L0 20.9 for
-both targets, MCC 0.260, 10.7 CPU-s at 40,960. The ``standard`` token budget is therefore the next thing to re-size.
+and FVU 0.588 / 0.431 / 0.328 / 0.312 at 40,960 / 163,840 / 655,360 / 2,621,440 tokens for 2.7 / 4.5 / 16.3 /
+62.4 CPU-s (the random dictionary: 0.234, 1.1 CPU-s). JumpReLU (targets 8 and 16, the same run) is
+calibrated at 327,680 tokens: L0 7.2 and 14.5, MCC 0.465 and 0.515, 30.7 CPU-s, against L0 20.9 for both
+targets, MCC 0.260, 11.0 CPU-s at 40,960. The ``standard`` token budget is therefore the next thing to re-size.
 
 Versions
 --------

@@ -64,20 +64,20 @@ PROFILES: dict[str, Profile] = {
                                      "consistency_l0": [8]}},
         ),
         Profile(
-            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=150,
+            name="standard", tier="standard", seeds=3, sweep=False, timeout_s=30, job_timeout_s=300,
             description="the committed leaderboards: every dataset available, 3 seeds, budgeted for 2 cores",
             # 10 stability refits with 22.5 s for all of them: the same cut-off per refit (2.25 s) as the former
             # 20 refits in 45 s, so the same cells get a stability score, for half the refits' cost; the CI of
             # the stability is about 1.4x wider (see the selectors track's docstring, protocol step 5)
             track_settings={"selectors": {"stability_subsamples": 10, "stability_budget_s": 22.5},
-                            # SAEs: both widths, L0 {8, 16, 32, 64}, 3 seeds, sized by measured CPU seconds of
-                            # sample jobs (bench_core/tracks/saes.py, "Standard budget"; tools/sae_budget.py);
-                            # measured: 45 min 11 s with -j 2 (5df440e). 40,960 tokens leave the SAEs far from
-                            # trained (same docstring, "What the budget costs in quality"): to be re-sized.
-                            # (splice fidelity on a fixed ~2,000-token subset of the evaluation documents)
-                            # (the transformer tier at width 4 only: its width-8 jobs would take it over budget)
-                            "saes": {"widths": [4, 8], "tokens": 40_960, "batch_size": 512, "splice_tokens": 2000,
-                                     "dataset_widths": {"minilm_l3_tokens": [4]}},
+                            # SAEs (bench_core/tracks/saes.py, "Standard budget"): L0 {8, 16, 32, 64}, 3 seeds;
+                            # 163,840 training tokens (320 Adam steps of 512) on the planted and digits tiers,
+                            # both widths but on planted_main (width 4 only, for the time budget); the
+                            # transformer tier at width 4 and 40,960 tokens (its evaluation dominates its jobs);
+                            # splice fidelity on a fixed ~2,000-token subset of the evaluation documents
+                            "saes": {"widths": [4, 8], "tokens": 163_840, "batch_size": 512, "splice_tokens": 2000,
+                                     "dataset_widths": {"minilm_l3_tokens": [4], "planted_main": [4]},
+                                     "dataset_tokens": {"minilm_l3_tokens": 40_960}},
                             # reducers: every data set, one fit on at most 1,000 training rows (a seeded stratified
                             # subsample of the split's, the same for every method) and 250 test rows; sized by
                             # measured CPU seconds (bench_core/tracks/reducers.py, "Standard budget")

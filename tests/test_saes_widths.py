@@ -87,13 +87,15 @@ def test_standard_runs_the_transformer_tier_at_width_4_only_and_says_why_the_res
     that dataset, and each is listed as not applicable with the reason; other datasets keep both widths."""
     from bench_core.leaderboard import _absent_note
 
-    assert get_profile("standard").track_settings["saes"]["dataset_widths"] == {"minilm_l3_tokens": [4]}
-    plan = _plan(registry, tmp_path, "standard", datasets=("minilm_l3_tokens", "planted_quick"))
+    assert get_profile("standard").track_settings["saes"]["dataset_widths"] == {"minilm_l3_tokens": [4],
+                                                                               "planted_main": [4]}
+    plan = _plan(registry, tmp_path, "standard", datasets=("minilm_l3_tokens", "planted_quick", "planted_main"))
     widths: dict[tuple[str, str], set] = {}
     for s in plan.specs:
         widths.setdefault((s.dataset, s.method), set()).add(s.params.get("width"))
     assert widths[("minilm_l3_tokens", "topk")] == {4}
     assert widths[("planted_quick", "topk")] == {4, 8}
+    assert widths[("planted_main", "topk")] == {4}
     assert widths[("minilm_l3_tokens", "pca")] == {None}  # no width parameter: unaffected
     reason = "width 4 only on minilm_l3_tokens in this profile, for its time budget"
     na = {(m, d): why for _, m, d, why in plan.not_applicable}
@@ -111,3 +113,25 @@ def test_standard_runs_the_transformer_tier_at_width_4_only_and_says_why_the_res
     assert _absent_note(registry, track, "topk", "planted_quick", params8, settings) == "not run"
     assert _absent_note(registry, track, "topk", "minilm_l3_tokens", params8,
                         track_settings(track, get_profile("quick"))) == "not run"
+
+
+def test_dataset_tokens_sets_the_training_budget_of_the_datasets_it_names(registry):
+    """``dataset_tokens`` (standard: ``minilm_l3_tokens`` at 40,960 tokens, the others at ``tokens``): a job on
+    a named dataset trains on that budget (the trainer's steps × batch), the others on ``tokens``; the budget
+    is recorded in ``outputs["train_tokens"]``."""
+    from bench_core.data.dataset import materialise
+    from bench_core.tracks.saes import training_tokens
+
+    std = track_settings(TRACKS["saes"], get_profile("standard"))
+    assert training_tokens(std, "minilm_l3_tokens") == 40_960
+    assert training_tokens(std, "planted_main") == std["tokens"] == 163_840
+    ds, _ = materialise(registry.card("planted_quick"), registry.loader_fns, registry.reader_fns, None)
+    track = TRACKS["saes"]
+    base = {**track_settings(track, get_profile("smoke")), "tokens": 2048, "batch_size": 256, "consistency_l0": []}
+    cls = registry.method("saes", "topk")
+    seen = {}
+    for named in ({}, {"planted_quick": 1024}, {"other": 1024}):
+        out = track.run(cls(**cls.params), ds, 0, {**base, "dataset_tokens": named}, Context(seed=0))
+        seen[str(named)] = (out.outputs["train_tokens"], out.scores["train_tokens_per_s"])
+    assert seen["{}"][0] == 2048 and seen["{'other': 1024}"][0] == 2048
+    assert seen["{'planted_quick': 1024}"][0] == 1024

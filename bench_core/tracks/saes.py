@@ -353,6 +353,12 @@ def calibration_rows(X, settings: Mapping[str, Any]):
     return X[: n - n_hold], X[n - n_hold:]
 
 
+def training_tokens(settings: Mapping[str, Any], dataset_name: str) -> int:
+    """Protocol step 2: the training budget in tokens of a job on ``dataset_name``: its entry in the
+    profile's ``dataset_tokens`` (``{dataset: tokens}``) where it has one, else ``tokens``."""
+    return int((settings.get("dataset_tokens") or {}).get(dataset_name, settings["tokens"]))
+
+
 def calibrate_penalty(method: SAE, X, target: float, settings: Mapping[str, Any], ctx: Context,
                       memo: dict) -> tuple[SAE, float, float, list]:
     """Protocol step 2 for ``"penalty"`` methods: a safeguarded secant search on (log value, log held-out L0)
@@ -557,7 +563,7 @@ class SAEsTrack(Track):
     name = "saes"
     hook = "featbench_register_saes"
     method_base = SAE
-    protocol_version = 4
+    protocol_version = 5
     task = "activations"
     #: planted data (with its recorded dictionary) and real activations get separate overall tables
     ground_truth_property = "planted_dictionary"
@@ -597,6 +603,7 @@ class SAEsTrack(Track):
             "probe_selector": "anova_f",
             "consistency_l0": [16],
             "dataset_widths": {},
+            "dataset_tokens": {},
         }
 
     def expand_params(self, method_cls, params: Mapping[str, Any], settings: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -638,11 +645,13 @@ class SAEsTrack(Track):
         d = X.shape[1]
         if "planted_dictionary" in method.tags.requires:
             ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
+        settings = {**settings, "tokens": training_tokens(settings, dataset.card.name)}
         budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
         batch = int(settings["eval_batch"])
         splice = splice_runner(dataset, settings, X, sp_test)
         scores: dict[str, float] = {}
         outputs: dict[str, Any] = {"eval_rows": int(X_eval.shape[0]), "train_rows": int(X.shape[0]),
+                                   "train_tokens": budget["tokens"],
                                    "activation_mb": (X.numel() + X_eval.numel()) * 4 / 2**20}
         if splice is not None:
             keep = splice[4]

@@ -108,7 +108,7 @@ def test_the_standard_profile_keeps_the_per_refit_cut_off_of_20_refits_in_45_s()
     from bench_core.profiles import get_profile, track_settings
 
     s = track_settings(SelectorsTrack(), get_profile("standard"))
-    assert s["stability_subsamples"] == 10
+    assert s["stability_subsamples"] == 5
     assert s["stability_budget_s"] / s["stability_subsamples"] == 45.0 / 20
 # ------------------------------------------------------------------------------------------ golden values
 # Each test below pins one step of the protocol (module docstring of bench_core.tracks.selectors) to values

@@ -115,23 +115,33 @@ def test_standard_runs_the_transformer_tier_at_width_4_only_and_says_why_the_res
                         track_settings(track, get_profile("quick"))) == "not run"
 
 
-def test_dataset_tokens_sets_the_training_budget_of_the_datasets_it_names(registry):
+def test_dataset_tokens_sets_the_training_budget_of_the_datasets_it_names(registry, monkeypatch):
     """``dataset_tokens`` (standard: ``minilm_l3_tokens`` at 40,960 tokens, the others at ``tokens``): a job on
     a named dataset trains on that budget (the trainer's steps × batch), the others on ``tokens``; the budget
     is recorded in ``outputs["train_tokens"]``."""
+    import bench_core.tracks.saes as S
     from bench_core.data.dataset import materialise
-    from bench_core.tracks.saes import training_tokens
 
     std = track_settings(TRACKS["saes"], get_profile("standard"))
-    assert training_tokens(std, "minilm_l3_tokens") == 40_960
-    assert training_tokens(std, "planted_main") == std["tokens"] == 163_840
+    assert S.training_tokens(std, "minilm_l3_tokens") == 40_960
+    assert S.training_tokens(std, "planted_main") == std["tokens"] == 163_840
     ds, _ = materialise(registry.card("planted_quick"), registry.loader_fns, registry.reader_fns, None)
     track = TRACKS["saes"]
     base = {**track_settings(track, get_profile("smoke")), "tokens": 2048, "batch_size": 256, "consistency_l0": []}
+    seen: list[int] = []
+    real_fit_one = S.fit_one
+
+    def spy(method, X, budget, ctx, **override):
+        sae, t = real_fit_one(method, X, budget, ctx, **override)
+        seen.append(sae.tokens_seen)  # the trainer's steps x batch size
+        return sae, t
+
+    monkeypatch.setattr(S, "fit_one", spy)
     cls = registry.method("saes", "topk")
-    seen = {}
+    recorded = {}
     for named in ({}, {"planted_quick": 1024}, {"other": 1024}):
+        seen.clear()
         out = track.run(cls(**cls.params), ds, 0, {**base, "dataset_tokens": named}, Context(seed=0))
-        seen[str(named)] = (out.outputs["train_tokens"], out.scores["train_tokens_per_s"])
-    assert seen["{}"][0] == 2048 and seen["{'other': 1024}"][0] == 2048
-    assert seen["{'planted_quick': 1024}"][0] == 1024
+        recorded[str(named)] = (out.outputs["train_tokens"], set(seen))
+    assert recorded["{}"] == (2048, {2048}) and recorded["{'other': 1024}"] == (2048, {2048})
+    assert recorded["{'planted_quick': 1024}"] == (1024, {1024})

@@ -205,3 +205,32 @@ def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path
     text = tool.table(rows, seeds=3, workers=2, job_limit=150.0)
     assert "total for 3 seed(s): 180 CPU-s = 3.0 worker-min = 1.5 min with 2 workers" in text
     assert "| ds | nmf[width=8] | timeout | ≥ 30.0 | 90 |" in text
+
+
+def test_budget_tool_projects_another_training_budget_from_a_jobs_fits_and_throughput():
+    """``--tokens``: a trainer job costs its CPU seconds plus (N / budget - 1) x its training seconds, those
+    estimated as fits x budget / throughput; fits = one per L0 target ("k"), the distinct calibration probes
+    ("penalty"), plus one per consistency score. Hand-computed: 3 fits x 1,000 tokens at 100 tokens/s = 30 s,
+    so 50 CPU-s at 4,000 tokens is 50 + 3 x 30 = 140; 4 fits of 2,000 tokens at 400/s = 20 s, so 80 CPU-s at
+    1,000 tokens is 80 - 0.5 x 20 = 70; without a throughput (a method off the trainer) the cost is kept."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location("sae_budget", Path(__file__).parents[1] / "tools" / "sae_budget.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+
+    k_job = {"outputs": {"l0_targets": [8, 16], "train_tokens": 1000},
+             "scores": {"train_tokens_per_s": 100.0, "consistency@L0=16": 0.5, "fvu@L0=8": 0.1},
+             "settings": {"tokens": 999_999}}
+    assert tool.trainer_fits(k_job) == 3
+    assert tool.rescale(k_job, 50.0, 4000) == 140.0
+    assert tool.rescale(k_job, 50.0, None) == 50.0
+    pen_job = {"outputs": {"l0_targets": [8, 16], "calibration": {
+        "8": {"trace": [[0.1, 12.0], [0.2, 9.0]]}, "16": {"trace": [[0.1, 12.0], [0.05, 17.0]]}}},
+        "scores": {"train_tokens_per_s": 400.0, "consistency@L0=8": 0.3}, "settings": {"tokens": 2000}}
+    assert tool.trainer_fits(pen_job) == 4  # probes 0.1, 0.2, 0.05 and the consistency refit
+    assert tool.rescale(pen_job, 80.0, 1000) == 70.0  # the budget from settings when train_tokens is absent
+    native = {"outputs": {}, "scores": {"train_tokens_per_s": 50.0}, "settings": {"tokens": 100}}
+    assert tool.trainer_fits(native) == 1
+    assert tool.rescale({"outputs": {}, "scores": {}, "settings": {"tokens": 100}}, 7.0, 400) == 7.0

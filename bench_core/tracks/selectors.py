@@ -47,16 +47,21 @@ carves it from the training rows itself. For each job (method, dataset, split ``
    exceeds it, or the refits together overrun it, the stability scores are left out (never estimated from
    fewer refits) and ``outputs["stability_skipped"]`` says why; the leaderboard shows them as missing.
 
-   ``M`` is 20 by default; the ``standard`` profile uses ``M = 10`` with a budget of 22.5 s, the same cut-off
-   per refit (2.25 s) as 20 refits in 45 s, so the same cells get a stability score for half the refits' cost
-   (the refits were the largest part of that profile's time, about 88 of ~230 worker-minutes). Subsample
-   ``m`` and its seed depend on ``m`` alone, so the 10 refits are exactly the first 10 of the 20: Φ̂ is the
-   same unbiased estimator over fewer sets. Its 95 % CI is wider: measured on 6 methods × 4 data sets
-   (``tools/stability_ci_width.py``), the half-width at ``M = 10`` is a median 1.41× that at ``M = 20``
-   (19 pairs with non-degenerate intervals; range 0.42–3.6), as Nogueira's variance ``∝ 1/M`` predicts
-   (√2); Φ̂ itself moved by at most 0.08. With 10 sets a zero-width interval (every ``φ_i`` equal) is more
-   frequent (1 more pair of 24 there). ``M`` is a protocol setting, so results with 20 and 10 refits
-   have different job keys and are never pooled.
+   ``M`` is 20 by default; the ``standard`` profile uses ``M = 5`` with a budget of 11.25 s, the same cut-off
+   per refit (2.25 s) as 20 refits in 45 s, so the same cells get a stability score for a quarter of the
+   refits' cost (the refits were the largest part of that profile's time: about 88 of ~230 worker-minutes
+   with 20, about 39 of 134 with 10, which left the profile at 70 min against its 60-minute budget).
+   Subsample ``m`` and its seed depend on ``m`` alone, so the 5 refits are exactly the first 5 of the 10 (and
+   of the 20): Φ̂ is the same unbiased estimator over fewer sets. Its 95 % CI is wider, as Nogueira's
+   variance ``∝ 1/M`` predicts (√2 per halving), measured with ``tools/stability_ci_width.py`` from one set of
+   refits each: the half-width at ``M = 10`` is a median 1.41× that at ``M = 20`` (6 methods × 4 data sets,
+   19 pairs with non-degenerate intervals, range 0.42–3.6), and at ``M = 5`` a median 1.41× that at
+   ``M = 10`` (anova_f, mutual_info, l1_logistic, relieff, extra_trees and mrmr on colon, wine,
+   breast_cancer and madelon_like: 15 pairs, range 0.51–2.08; Φ̂ moved by at most 0.16), so about 2× the
+   width at 20. With fewer sets a zero-width interval (every ``φ_i`` equal, typically Φ̂ = 1 on an easy
+   data set) is more frequent: 8 of those 24 pairs at ``M = 5`` against 6 at ``M = 10``; such an interval
+   says the 5 refits agreed, not that the stability is known exactly. ``M`` is a protocol setting, so
+   results with different ``M`` have different job keys and are never pooled.
 6. **Recovery** (data with ground truth G): ``precision_strict``, ``recall_strict``, ``f1_strict`` at
    ``k = |G_strict|``, the same ``*_lenient`` at ``k = |G_lenient|``, ``exact_recovery`` (1 if the top
    ``|G_strict|`` equals G_strict) and ``k_full_recall`` (the smallest k whose top k holds all of G_strict;

@@ -111,3 +111,25 @@ def test_pin_one_thread_sets_the_worker_thread_variables(monkeypatch):
     import os
 
     assert [os.environ[v] for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")] == ["1"] * 3
+
+
+def test_reducers_projection_lets_a_measured_data_set_stand_in_for_itself():
+    """tools/project_reducers_standard.py: a measured data set is its own stand-in even when another measured
+    one has the same shape (distance 0: ``min`` used to pick the first in order); an unmeasured one takes the
+    nearest measured data set of its kind in |log n ratio| + 0.25 |log d ratio|."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "project_reducers_standard", Path(__file__).parents[1] / "tools" / "project_reducers_standard.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    info = {"a": ("a", 1000, 10, False), "b": ("b", 1000, 10, False), "m": ("m", 1000, 3, True),
+            "c": ("c", 400, 10, False), "x": ("x", 900, 100, False)}
+    measured = ["a", "b", "c", "m"]
+    assert tool.stand_in("b", 1000, 10, False, measured, info) == "b"  # was "a": same shape, first in order
+    assert tool.stand_in("a", 1000, 10, False, measured, info) == "a"
+    # x (900 x 100), unmeasured: a/b at |log(0.9)| + 0.25 |log 10| = 0.681, c at |log 2.25| + 0.576 = 1.386
+    assert tool.stand_in("x", 900, 100, False, measured, info) == "a"
+    # a manifold takes a manifold even when a flat data set is nearer in shape
+    assert tool.stand_in("y", 1000, 10, True, measured, info) == "m"

@@ -12,8 +12,8 @@ Usage (from the repository root)::
     python tools/project_reducers_standard.py compare --results RESULTS
 
 The projection: every standard reducers data set ``D`` (the cards of tier smoke, quick or standard) is
-costed by the measured data set ``M`` nearest to it in (rows of one fit after the profile's cap, input
-dimension, whether it has latent coordinates): distance ``|log n_D − log n_M| + ¼·|log d_D − log d_M|``,
+costed by itself when it was measured, else by the measured data set ``M`` nearest to it in (rows of one
+fit after the profile's cap, input dimension, whether it has latent coordinates): distance ``|log n_D − log n_M| + ¼·|log d_D − log d_M|``,
 and only manifolds stand in for manifolds (they add the intrinsic panel and the positive control). A job of
 method ``m`` on ``D`` costs the measured ``timing.cpu_s`` of ``m`` on ``M`` (mean over its records) times
 ``n_D / n_M`` (linear in the rows: an overestimate for the fixed-cost parts, an underestimate for the
@@ -59,6 +59,16 @@ def _cards(profile_name: str):
     return rows, profile.seeds
 
 
+def stand_in(name: str, n: int, d: int, manifold, measured: list[str], info: dict) -> str:
+    """The measured data set whose cost stands in for data set ``name`` (``n`` rows, ``d`` columns): itself
+    when it was measured, else the measured one of the same kind (manifold or not) nearest in
+    ``|log(n / n')| + 0.25 |log(d / d')|`` (a tie goes to the first in ``measured``' order)."""
+    if name in measured:
+        return name
+    cands = [m for m in measured if info[m][3] == manifold] or measured
+    return min(cands, key=lambda m: abs(math.log(n / info[m][1])) + 0.25 * abs(math.log(d / info[m][2])))
+
+
 def project(results: str, seeds: int | None, overhead: float, profile: str) -> int:
     recs = _records(results)
     if not recs:
@@ -79,8 +89,7 @@ def project(results: str, seeds: int | None, overhead: float, profile: str) -> i
     jobs: dict[str, int] = defaultdict(int)
     table = []
     for name, n, d, manifold in cards:
-        cands = [m for m in measured if info[m][3] == manifold] or measured
-        proxy = min(cands, key=lambda m: abs(math.log(n / info[m][1])) + 0.25 * abs(math.log(d / info[m][2])))
+        proxy = stand_in(name, n, d, manifold, measured, info)
         total, count = 0.0, 0
         for v in variants:
             vals = cpu.get((proxy, v))

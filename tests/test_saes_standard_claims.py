@@ -13,7 +13,8 @@ cell means over seeds:
   ``standard`` bounds (NMF, semi-NMF) do not clear it: the (dataset, width) groups where some method is not
   above the random dictionary by the margin are declared in ``KNOWN_DEVIATIONS`` with what was measured; a
   declared group that stops failing fails the test too, so the list stays true when the budget changes;
-* the achieved L0 is matched (per-row ``k`` methods exactly, batch-level rules within 10 % on average,
+* the achieved L0 is matched (per-row ``k`` methods exactly but for rows with fewer than k positive
+  pre-activations, within 0.1 %, batch-level rules within 10 % on average,
   calibrated penalties within a factor 2), except where declared in ``L0_DEVIATIONS``;
 * every planned cell has its 3 seeds, or a recorded reason.
 """
@@ -122,7 +123,9 @@ def test_l0_is_matched(registry, board):
             for t in _targets(c):
                 l0 = c["secondary"][f"l0@L0={t}"]
                 if cls.sparsity_mode == "k" and c["method"] not in ("batch_topk", "feature_choice", "matryoshka"):
-                    ok = l0 == pytest.approx(t)
+                    # k per row, fewer only on a row with fewer than k positive pre-activations (ReLU then
+                    # TopK): planted_main's TopK, seed 2, has 7.99976 for 8 (one row of 4,096 short by one)
+                    ok = t * (1 - 1e-3) <= l0 <= t + 1e-9
                 elif cls.sparsity_mode == "k":  # batch-level rules: matched on average, not per row
                     ok = abs(l0 / t - 1) < 0.1
                 else:

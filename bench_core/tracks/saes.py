@@ -30,13 +30,13 @@ For each job (method, dataset, split ``s``, seed ``s``) on an ``activations`` ca
 
 1. **L0 targets and widths**: the profile's ``l0_targets`` kept below ``d``; the width is ``width × d`` (the
    method's ``width`` param). A profile's ``widths`` (``standard``: {4, 8}) runs every method that has a
-   ``width`` parameter once per listed width, each width its own jobs and leaderboard row
-   (``topk``, ``topk[width=8]``; :meth:`SAEsTrack.expand_params`); an empty list (``smoke``, ``quick``) runs the
-   method's own default (4 for the built-in SAEs). An explicit variant ``--method 'topk[width=16]'`` runs
-   as given. ``dataset_widths`` (``{dataset: [widths]}``) narrows the widths on the datasets it names
-   (``standard``: ``minilm_l3_tokens`` at width 4 only, for the time budget): the other width variants are
-   not applicable there (:meth:`SAEsTrack.variant_applicable`), listed by the planner and shown n/a with
-   the reason on the leaderboard.
+   ``width`` parameter once per listed width, each width its own jobs and leaderboard row (``topk``,
+   ``topk[width=8]``; :meth:`SAEsTrack.expand_params`); an empty list (``smoke``, ``quick``) runs the method's
+   own default (4 for the built-in SAEs). An explicit variant ``--method 'topk[width=16]'`` runs as given.
+   ``dataset_widths`` (``{dataset: [widths]}``) narrows the widths on the datasets it names (``standard``:
+   ``minilm_l3_tokens`` and ``planted_main`` at width 4 only, for the time budget): the other width variants are
+   not applicable there (:meth:`SAEsTrack.variant_applicable`), listed by the planner and shown n/a with the
+   reason on the leaderboard.
 2. **Fit per target** (each fit a step of the executor's time limit), with the budget ``tokens`` (on a dataset
    named in ``dataset_tokens``, ``{dataset: tokens}``, its own entry: :func:`training_tokens`;
    ``outputs["train_tokens"]`` records it) and ``batch_size``: ``"k"`` methods get ``k = target`` and are fitted
@@ -153,11 +153,11 @@ these bounds (k = 64, planted_toy): semi-NMF width 8 fit 10.5 and encoding 7.9 C
 OMP 1.8 CPU-s per 1,024 rows; a dictionary-learning job at width 4 33.7 CPU-s in process (fit 4.2, at width 8
 11.1; evaluations 0.9, 1.8, 4.9, 15.9 CPU-s at L0 8, 16, 32, 64; the consistency refit 3.0).
 
-Not bounded, measured alone within the limits at 40,960 tokens: Gated 50.7/86.4 CPU-s (widths 4/8), dictionary learning
-39.4/74.8, the planted control 104.3 (OMP at k = 64 over 4,096 atoms, for its bias fit and its evaluation).
-Their timeouts in an earlier sweep were the machine's load (wall time 2-3x the CPU time), not the methods. (The planted
-control's evaluation at L0 = 64 still went over 30 s in one seed of the first standard run: since then it has
-the 60 s step limit of the rule above.)
+Not bounded, measured alone within the limits at 40,960 tokens: Gated 50.7/86.4 CPU-s (widths 4/8), dictionary
+learning 39.4/74.8, the planted control 104.3 (OMP at k = 64 over 4,096 atoms, for its bias fit and its
+evaluation). Their timeouts in an earlier sweep were the machine's load (wall time 2-3x the CPU time), not the
+methods. (The planted control's evaluation at L0 = 64 still went over 30 s in one seed of the first standard run:
+since then it has the 60 s step limit of the rule above.)
 
 **The training budget (protocol version 5).** ``standard`` trains on 163,840 tokens (320 Adam steps of 512)
 on the planted and digits tiers, 4x the 40,960 of version 4. At 40,960 the planted tier measured the budget
@@ -176,8 +176,7 @@ budget; 3 seeds, 2 workers):
 ==========================================================================  ============
 ``standard`` at 163,840 tokens                                              projected
 ==========================================================================  ============
-every dataset at both widths, minilm_l3_tokens at width 4 (version 4's     102.3 min
-jobs)
+version 4's jobs (both widths; minilm_l3_tokens at width 4)                 102.3 min
 the same, minilm_l3_tokens kept at 40,960 tokens                            82.2 min
 the same, planted_main at width 4 only (version 5: ``dataset_widths``)      49.7 min
 ==========================================================================  ============

@@ -76,53 +76,51 @@ the negative control (``random``) by ``control_margin`` = 0.1 of ``auc_logk``: o
 
 Standard profile budget (measured)
 ----------------------------------
-The standard profile must run in ≤ 60 min on 2 cores. The committed standard board is one run of ef64a85
-(``-j 2``, cold dataset cache, 2 quiet cores): 3,012 jobs in **69 min 58 s** of wall time, of which about
-2.3 min of planning and dataset preparation before the first job, and 134 worker-min of jobs (2,976 done,
-12 timeouts at the 30 s step limit, their 24 other seeds skipped). Worker-minutes of jobs per method and seed
-(wall time of the jobs; "seed-0 extra" is seed 0 less the mean of seeds 1 and 2: the 10 stability refits,
-which run on split 0 only, plus the timeouts, which all fell on seed 0 because a timeout skips the cell's other
-seeds):
+The standard profile must run in ≤ 60 min on 2 cores. The committed standard board is one run of bd36465
+(``-j 2``, cold dataset cache, 2 quiet cores) with ``M = 5`` stability refits: 3,012 jobs in **58 min 34 s** of
+wall time, 115 worker-min of jobs (2,977 done, 13 timeouts at the 30 s step limit, their 22 later seeds
+skipped). Worker-minutes of jobs per method and seed (wall time of the jobs; "seed-0 extra" is seed 0 less the
+mean of seeds 1 and 2: the 5 stability refits, which run on split 0 only, plus the timeouts that fell on seed 0):
 
 ======================  ======  ======  ======  ===========
 method                  seed 0  seed 1  seed 2  seed-0 extra
 ======================  ======  ======  ======  ===========
-concrete_autoencoder      10.1     5.2     5.0          5.0
-lassonet                   9.7     4.8     4.5          5.0
-rfe_svm                    6.8     1.5     1.7          5.2
-quickselection             5.4     2.2     2.1          3.2
-l1_logistic                5.0     1.6     1.5          3.4
-sequential_attention       4.6     1.4     1.3          3.3
-stg                        5.0     1.1     1.0          3.9
-mutual_info                3.2     1.9     1.8          1.3
-permutation_importance     4.2     1.1     1.1          3.1
-random_forest              4.3     0.9     0.8          3.5
-inf_fs                     2.9     0.8     0.8          2.1
-extra_trees                2.6     0.9     0.8          1.8
-relieff                    1.6     0.7     0.6          1.0
-laplacian_score            1.3     0.7     0.6          0.7
-anova_f                    1.1     0.8     0.8          0.3
-distance_correlation       1.2     0.6     0.6          0.6
-omp                        1.1     0.6     0.5          0.5
-outrank                    1.0     0.6     0.6          0.4
-oracle                     1.4     0.2     0.2          1.2
-mrmr                       0.9     0.4     0.5          0.5
-chi2                       0.7     0.6     0.6          0.1
-variance                   0.7     0.6     0.5          0.2
-random                     0.6     0.5     0.5          0.1
-fisher_score               0.4     0.3     0.2          0.1
+lassonet                   8.2     5.4     4.9          3.1
+concrete_autoencoder       7.7     4.9     5.3          2.6
+rfe_svm                    5.4     1.4     1.7          3.8
+quickselection             3.5     2.1     2.3          1.3
+sequential_attention       3.3     1.4     1.4          1.8
+stg                        3.2     1.0     1.1          2.1
+l1_logistic                3.1     1.5     1.7          1.5
+mutual_info                2.6     1.7     2.0          0.8
+random_forest              2.5     0.9     0.9          1.6
+permutation_importance     2.4     1.1     1.3          1.3
+inf_fs                     1.8     0.8     0.9          1.0
+extra_trees                1.7     0.8     0.9          0.8
+relieff                    1.1     0.6     0.7          0.4
+laplacian_score            1.0     0.6     0.7          0.3
+anova_f                    0.9     0.8     0.9          0.1
+distance_correlation       0.9     0.6     0.7          0.3
+oracle                     0.8     0.2     0.2          0.6
+omp                        0.8     0.5     0.6          0.2
+outrank                    0.7     0.5     0.6          0.1
+mrmr                       0.6     0.4     0.5          0.2
+variance                   0.6     0.6     0.6          0.0
+chi2                       0.6     0.6     0.6         -0.0
+random                     0.5     0.5     0.6         -0.0
+fisher_score               0.4     0.4     0.3          0.1
 ======================  ======  ======  ======  ===========
 
-Seeds: 75.7, 29.7 and 28.5 worker-min. The seed-0 extra is 46 worker-min, about 7 of them timeouts (12 × 30 s
-and the worker's restart), so the stability refits cost about 39 worker-min, 29 % of the run. An earlier
-projection of this profile from the previous board and timed fits (``tools/project_standard_time.py``) gave
-80–97 min; its load factor of 1.52 (that board's fit times over the same fits' CPU seconds) came from a run on a
-loaded machine, and the measured run is cheaper than it projected. Closing the remaining ~10 min is a protocol
-decision, measured but not taken: ``M = 5`` refits at the same per-refit cut-off would save about 19.5
-worker-min (≈ 10 min), with stability intervals about 1.4× wider again
-(``tools/stability_ci_width.py``). The 2.3 min before the first job were almost all planning hashing each
-method's source once per job (138 s of CPU); it is now hashed once per class (3 s), which takes the same run to
-about 68 min, and ``M = 5`` with it to about 58 min.
+Seeds: 54.6, 29.3 and 31.3 worker-min, against 75.7, 29.7 and 28.5 in the previous board's run (ef64a85, ``M
+= 10``: 69 min 58 s, 134 worker-min, of which about 2.3 min of planning before the first job, since cut to
+seconds by hashing each method's source once per class). Every primary score of the 3,007 jobs with the same
+status in both runs is identical (the refits draw their own seeds and never touch the scored fit); 12 cells
+gained or lost a stability score at the budget's edge. Five jobs changed status, all of methods within a few
+seconds of the 30 s step limit: LassoNet on pcmac and relathe finished seed 0 and timed out on seed 1 (in the
+earlier run: a timeout at seed 0), and SVM-RFE timed out on basehock's seed 2 (done before). A timeout at that
+limit depends on the machine's state; the run's 13 timeouts are the board's. ``M = 5`` saves about 21
+worker-min of seed-0 refits against ``M = 10``, at the cost in CI width stated in protocol step 5. The
+profile has little room left (about 1.5 min): a slower machine or a new expensive method needs a new sizing.
 
 Method-level changes kept (each checked on planted features, same seeds, before → after):
 

@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dataset", default="")
-    ap.add_argument("--job-limit", type=float, default=150.0)
+    ap.add_argument("--job-limit", type=float, default=300.0)
     ap.add_argument("--exclude", action="append", default=[], help="drop variants matching this glob")
     ap.add_argument("--tokens", type=int, default=None, help="project the trainer's jobs to this budget")
     ap.add_argument("--dataset-tokens", action="append", default=[], metavar="DATASET=N",

@@ -380,7 +380,7 @@ def calibration_rows(X, settings: Mapping[str, Any]):
     return X[: n - n_hold], X[n - n_hold:]
 
 
-def training_tokens(settings: Mapping[str, Any], dataset_name: str) -> int:
+def training_tokens(settings: Mapping[str, Any], dataset_name: str | None) -> int:
     """Protocol step 2: the training budget in tokens of a job on ``dataset_name``: its entry in the
     profile's ``dataset_tokens`` (``{dataset: tokens}``) where it has one, else ``tokens``."""
     return int((settings.get("dataset_tokens") or {}).get(dataset_name, settings["tokens"]))
@@ -672,7 +672,8 @@ class SAEsTrack(Track):
         d = X.shape[1]
         if "planted_dictionary" in method.tags.requires:
             ctx = replace(ctx, planted_dictionary=np.array(dataset.arrays["dictionary"], dtype=np.float32))
-        settings = {**settings, "tokens": training_tokens(settings, dataset.card.name)}
+        # a dataset built in code (a test's) may have no card: it is named in no dataset_tokens
+        settings = {**settings, "tokens": training_tokens(settings, getattr(dataset.card, "name", None))}
         budget = {"tokens": int(settings["tokens"]), "batch_size": int(settings["batch_size"])}
         batch = int(settings["eval_batch"])
         splice = splice_runner(dataset, settings, X, sp_test)

@@ -167,7 +167,7 @@ width 4, L0 = 16, planted_main, seed 0, one process, one thread) gives MCC 0.274
 FVU 0.588 / 0.431 / 0.328 / 0.312 at 40,960 / 163,840 / 655,360 / 2,621,440 tokens for 2.7 / 4.5 / 16.3 /
 62.4 CPU-s (the random dictionary: 0.234, 1.1 CPU-s); JumpReLU (targets 8 and 16) reaches L0 7.2 and 14.5 at
 327,680 tokens (30.7 CPU-s) against 20.9 for both at 40,960. Training is most of a job at these budgets: a
-``"k"`` method fits once per target plus the consistency refit (5 fits), a penalty method 6-10 calibration
+``"k"`` method fits once per target plus the consistency refit (5 fits), a penalty method 5-10 calibration
 probes plus the refit, so a job's cost grows almost linearly with the tokens. What 60 minutes on 2 cores
 buys was projected from the version-4 run's seed-0 jobs (``python tools/sae_budget.py RESULTS --tokens N
 [--dataset-tokens DATASET=N]``: each trainer job's CPU seconds plus its training seconds scaled to the new

@@ -12,7 +12,9 @@ module. The base class owns everything else, identically for every method:
   initialised to the decoder (``W_enc = W_dec``, Gao et al.), ``b_dec`` to the mean of (up to 4,096)
   training rows. Methods add parameters in :meth:`TrainedSAE.extra_parameters`.
 * **Optimiser**: Adam (``lr`` from the method's params, β = (0.9, 0.999)), gradient-norm clipping at 1;
-  with ``unit_norm_decoder`` (the default) the gradient component parallel to each atom is removed before
+  a method may give a parameter its own learning rate, ``lr`` times a factor from
+  :meth:`TrainedSAE.lr_scales` (JumpReLU's thresholds: Adam moves a parameter by about its learning rate per
+  step, so a slow one cannot travel far within a short budget); with ``unit_norm_decoder`` (the default) the gradient component parallel to each atom is removed before
   the step and the atoms are renormalised after it (``ConstrainedAdam`` of dictionary_learning).
 * **Budget**: ``tokens`` training rows in batches of ``batch_size``, both set by the protocol from the
   profile (``self.budget``); batches are drawn by a seeded permutation, epoch after epoch.
@@ -155,6 +157,10 @@ class TrainedSAE(SAE, metaclass=abc.ABCMeta):
     def forward_train(self, xs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(x̂, loss)`` of one scaled training batch ``xs`` (autograd on ``self.p``)."""
 
+    def lr_scales(self) -> dict[str, float]:
+        """Learning-rate factors by parameter name (``lr`` × factor); parameters not named train at ``lr``."""
+        return {}
+
     def after_step(self, xs: torch.Tensor) -> None:
         """Called after each optimiser step (bookkeeping such as dead-latent counters)."""
 
@@ -200,6 +206,16 @@ class TrainedSAE(SAE, metaclass=abc.ABCMeta):
         model atoms times the input scale, since the codes are in scaled units)."""
         return self.p["W_dec"].detach() * self.scale
 
+    def _param_groups(self) -> list[dict[str, Any]]:
+        lr = float(self.params["lr"])
+        scales = self.lr_scales()
+        unknown = sorted(set(scales) - set(self.p))
+        if unknown:
+            raise ValueError(f"lr_scales names unknown parameter(s) {unknown}; parameters: {sorted(self.p)}")
+        plain = [t for k, t in self.p.items() if k not in scales]
+        return ([{"params": plain, "lr": lr}] if plain else []) + [
+            {"params": [self.p[k]], "lr": lr * float(f)} for k, f in scales.items()]
+
     def fit(self, acts, ctx: Context) -> None:
         x = torch.as_tensor(acts).float().to(ctx.device)
         self.device = ctx.device
@@ -209,7 +225,7 @@ class TrainedSAE(SAE, metaclass=abc.ABCMeta):
         x = x / self.scale
         gen = ctx.torch_generator(1)
         self.initialize(x, gen, ctx.device)
-        opt = torch.optim.Adam(list(self.p.values()), lr=float(self.params["lr"]))
+        opt = torch.optim.Adam(self._param_groups(), lr=float(self.params["lr"]))
         bs = int(min(self.budget["batch_size"], n))
         self.total_steps = max(1, int(math.ceil(float(self.budget["tokens"]) / bs)))
         self.tokens_seen = self.total_steps * bs  # the training throughput counts these (see tracks.saes)

@@ -96,6 +96,50 @@ def test_sparse_jumprelu_step_equals_the_dense_step():
         torch.testing.assert_close(sparse[key], dense[key], rtol=1e-4, atol=1e-6, msg=key)
 
 
+def test_jumprelu_thresholds_start_from_the_data():
+    """Each latent's threshold starts where it fires on 1/width of the initialisation rows (k of them)."""
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(400, 16, generator=g) * torch.linspace(0.2, 2.0, 16) + 0.3
+    for width, k in ((4, 100), (8, 50)):
+        sae = trained.JumpReLU(width=width)
+        sae.initialize(x, torch.Generator().manual_seed(1), "cpu")
+        with torch.no_grad():
+            fired = (sae.pre_activations(x) > sae.p["log_theta"].exp()).sum(0)
+        assert sae.p["log_theta"].shape == (16 * width,)
+        assert fired.tolist() == [k] * (16 * width)
+    fixed = trained.JumpReLU(theta_init=0.2)
+    fixed.initialize(x, torch.Generator().manual_seed(1), "cpu")
+    torch.testing.assert_close(fixed.p["log_theta"].exp(), torch.full((64,), 0.2))
+
+
+def test_lr_scales_give_a_parameter_its_own_learning_rate():
+    """Adam's first step moves every element with a gradient by its group's learning rate (|m/√v| = 1)."""
+
+    class Spy(trained.JumpReLU):
+        def initialize(self, xs, gen, device):
+            super().initialize(xs, gen, device)
+            self.start = {k: v.detach().clone() for k, v in self.p.items()}
+
+    x = _acts()
+    sae = Spy(lr=1e-3, theta_lr_scale=7.0, l0_coef=0.1)
+    sae.budget = {"tokens": 256, "batch_size": 256}  # one step
+    sae.fit(x, Context(seed=0))
+    moved = {k: (sae.p[k] - sae.start[k]).abs().max().item() for k in ("W_enc", "b_enc", "log_theta")}
+    assert moved["W_enc"] == pytest.approx(1e-3, rel=1e-3)
+    assert moved["b_enc"] == pytest.approx(1e-3, rel=1e-3)
+    assert moved["log_theta"] == pytest.approx(7e-3, rel=1e-3)
+    assert trained.JumpReLU().lr_scales() == {"log_theta": 10.0}
+
+    class Wrong(trained.ReluL1):
+        def lr_scales(self):
+            return {"theta": 2.0}
+
+    bad = Wrong()
+    bad.budget = {"tokens": 256, "batch_size": 256}
+    with pytest.raises(ValueError, match=r"unknown parameter\(s\) \['theta'\]"):
+        bad.fit(x, Context(seed=0))
+
+
 def _acts(n=2048, d=16, seed=0):
     g = np.random.default_rng(seed)
     G = g.normal(size=(48, d))

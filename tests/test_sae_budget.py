@@ -144,6 +144,25 @@ def test_nmf_and_fastica_hand_their_solver_settings_to_scikit_learn(monkeypatch)
     assert (seen["max_iter"], seen["tol"]) == (9, 1e-3)
 
 
+def test_fastica_takes_as_many_components_as_the_rank_of_the_rows():
+    """Rows of rank 5 in 8 dimensions (3 units never fire, as on digits_mlp_l1): 5 atoms, and 5-sparse codes
+    reconstruct the rows (version 2 whitened 8 components into a degenerate mixing matrix: FVU 1)."""
+    from bench_core.tracks.base import Context
+
+    g = np.random.default_rng(0)
+    S = g.laplace(size=(3000, 5))
+    X = np.zeros((3000, 8), dtype=np.float32)
+    X[:, [0, 2, 3, 5, 7]] = S @ g.normal(size=(5, 5)) + 1.0
+    full = classical.FastICA(**{**classical.FastICA.params, "k": 5})
+    full.fit(X, Context(seed=0))
+    assert tuple(full.dictionary.shape) == (5, 8)
+    Xt = torch.as_tensor(X)
+    xh = full.decode(full.encode(Xt))
+    fvu = float(((Xt - xh) ** 2).sum() / ((Xt - Xt.mean(0)) ** 2).sum())
+    assert fvu < 1e-8
+    assert torch.all(xh[:, [1, 4, 6]].abs() < 1e-4)
+
+
 def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(registry, tmp_path):
     """``standard`` plans NMF with multiplicative updates and FastICA with half of scikit-learn's iterations
     (the budgets of the "Standard budget" section); ``quick`` plans the version-1 settings (scikit-learn's

@@ -80,15 +80,17 @@ def _rows(acts, limit: int, ctx) -> np.ndarray:
 
 
 class FastICA(_FitIgnoresK, _Linear):
-    """FastICA (scikit-learn, unit-variance whitening, ``d`` components; A26): atoms are the columns of the
-    mixing matrix, codes the k sources of largest |value| of each row (least-squares sources, then top-k);
-    fitted (whitening included) on up to ``max_rows`` training rows, with scikit-learn's ``max_iter`` and
-    ``tol`` (its defaults 200 and 1e-4). Version 2: the ``tol`` parameter, and ``standard``'s budget
-    :data:`STANDARD_FASTICA` (measured in bench_core/tracks/saes.py, "Standard budget"); other profiles'
-    fits are version 1's."""
+    """FastICA (scikit-learn, unit-variance whitening; A26): as many components as the rank of the centred
+    training rows (``d`` when they have full rank), atoms the columns of the mixing matrix, codes the k
+    sources of largest |value| of each row (least-squares sources, then top-k); fitted (whitening included)
+    on up to ``max_rows`` training rows, with scikit-learn's ``max_iter`` and ``tol`` (its defaults 200 and
+    1e-4). Version 2: the ``tol`` parameter, and ``standard``'s budget :data:`STANDARD_FASTICA` (measured in
+    bench_core/tracks/saes.py, "Standard budget"). Version 3: components = rank; version 2 whitened ``d``
+    components of rank-deficient rows (digits_mlp_l1: 22 of 64 units never fire) into a degenerate mixing
+    matrix, FVU 1.0."""
 
     name = "fastica"
-    version = "2"
+    version = "3"
     params = {"k": 8, "max_rows": 8192, "max_iter": 200, "tol": 1e-4}
     profile_params = {"smoke": {"max_rows": 4096}, "quick": {"max_rows": 4096},
                       "standard": STANDARD_FASTICA}
@@ -101,7 +103,8 @@ class FastICA(_FitIgnoresK, _Linear):
         from sklearn.decomposition import FastICA as SkICA
 
         X = _rows(acts, int(self.params["max_rows"]), ctx)
-        ica = SkICA(n_components=X.shape[1], whiten="unit-variance", max_iter=int(self.params["max_iter"]),
+        rank = int(np.linalg.matrix_rank(X - X.mean(0)))
+        ica = SkICA(n_components=max(1, rank), whiten="unit-variance", max_iter=int(self.params["max_iter"]),
                     tol=float(self.params["tol"]),
                     random_state=int(ctx.rng(6).integers(0, 2**31 - 1)))
         with warnings.catch_warnings():

@@ -41,6 +41,21 @@ def test_standard_plans_both_widths_for_every_method_with_a_width(registry, tmp_
     assert all(s.settings["widths"] == [4, 8] for s in plan.specs)
 
 
+def test_full_plans_both_widths_on_every_dataset_at_16x_the_standard_tokens(registry, tmp_path):
+    """What ``standard`` cuts for its hour (planted_main's and the transformer tier's width 8, the transformer
+    tier's training tokens) ``full`` runs: both widths everywhere, 5 seeds, one token budget for every tier."""
+    datasets = ("planted_main", "minilm_l3_tokens", "digits_mlp_l1")
+    full = _plan(registry, tmp_path, "full", methods=["topk", "pca"], datasets=datasets)
+    got = Counter((s.dataset, s.variant) for s in full.specs)
+    assert got == {**{(d, v): 5 for d in datasets for v in ("topk", "topk[width=8]", "pca")}}
+    assert all(s.settings["tokens"] == 2_621_440 and s.settings["batch_size"] == 512 for s in full.specs)
+    assert not any(s.settings.get("dataset_widths") or s.settings.get("dataset_tokens") for s in full.specs)
+    standard = _plan(registry, tmp_path, "standard", methods=["topk"], datasets=datasets)
+    assert {(s.dataset, s.variant) for s in standard.specs} == {
+        ("planted_main", "topk"), ("minilm_l3_tokens", "topk"), ("digits_mlp_l1", "topk"),
+        ("digits_mlp_l1", "topk[width=8]")}
+
+
 def test_quick_keeps_the_methods_own_width_and_an_explicit_variant_runs_as_given(registry, tmp_path):
     quick = _plan(registry, tmp_path, "quick")
     assert {s.params["width"] for s in quick.specs if s.method == "topk"} == {4}

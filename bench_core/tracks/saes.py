@@ -165,8 +165,8 @@ rather than the methods: on planted_main every trained SAE's MCC was 0.23-0.28 a
 dictionary's 0.23, and JumpReLU's L0 hardly moved with its penalty. ``tools/sae_tokens_curve.py`` (TopK,
 width 4, L0 = 16, planted_main, seed 0, one process, one thread) gives MCC 0.274 / 0.426 / 0.828 / 0.938 and
 FVU 0.588 / 0.431 / 0.328 / 0.312 at 40,960 / 163,840 / 655,360 / 2,621,440 tokens for 2.7 / 4.5 / 16.3 /
-62.4 CPU-s (the random dictionary: 0.234, 1.1 CPU-s); JumpReLU (targets 8 and 16) reaches L0 7.2 and 14.5 at
-327,680 tokens (30.7 CPU-s) against 20.9 for both at 40,960. Training is most of a job at these budgets: a
+62.4 CPU-s (the random dictionary: 0.234, 1.1 CPU-s); JumpReLU version 1 (targets 8 and 16) reached L0 7.2
+and 14.5 at 327,680 tokens (30.7 CPU-s) against 20.9 for both at 40,960. Training is most of a job at these budgets: a
 ``"k"`` method fits once per target plus the consistency refit (5 fits), a penalty method 5-10 calibration
 probes plus the refit, so a job's cost grows almost linearly with the tokens. What 60 minutes on 2 cores
 buys was projected from the version-4 run's seed-0 jobs (``python tools/sae_budget.py RESULTS --tokens N
@@ -201,31 +201,37 @@ width-8 ones, three of which (Gated, NMF, semi-NMF) went past their limits; ``pl
 CPU-s for 3 seeds at 40,960 tokens) is in ``full`` (the sanity role stays with ``planted_quick``, in every
 profile).
 
-**Measured** (the committed ``leaderboards/standard/saes.*``: one run of commit 557523b, ``featbench run
---profile standard --track saes -j 2``, cold cache, 2 quiet cores): planted_main at width 4, planted_quick
-and digits_mlp_l1 at widths 4 and 8, minilm_l3_tokens at width 4 (40,960 tokens); 294 jobs in **47 min 17 s**
-(1.55 worker-hours in jobs: seed 0 33.9 worker-min, seeds 1 and 2 29.7 and 29.4; per dataset planted_main
-41.7, minilm_l3_tokens 33.8, digits_mlp_l1 11.9, planted_quick 5.6); 288 done, 2 timeouts (dictionary
-learning and NMF on minilm_l3_tokens, over their 60 s step limits) and their 4 later seeds skipped. The
-costliest jobs (seed 0, wall seconds): Gated 141.6, the planted control 90.6, ReLU+L1 99.2, decoder-norm L1
-77.2, JumpReLU 75.3 and Matryoshka 71.0 on planted_main; the penalty methods used 7-9 calibration probes
-there. (The version-4 run of commit 5df440e, 40,960 tokens everywhere and planted_main at both widths: 336
-jobs in 45 min 11 s.)
+**Measured** (the committed ``leaderboards/standard/saes.*``: one run of commit 4a931e7, ``featbench run --profile
+standard --track saes -j 2``, cold cache, 2 quiet cores): planted_main at width 4, planted_quick and digits_mlp_l1
+at widths 4 and 8, minilm_l3_tokens at width 4 (40,960 tokens); 294 jobs in **50 min 51 s** (1.67 worker-hours in
+jobs); 288 done, 2 timeouts (dictionary learning and NMF on minilm_l3_tokens, over their 60 s step limits) and
+their 4 later seeds skipped. The previous run (commit 557523b, JumpReLU version 1 and FastICA version 2, 47 min 17
+s, 1.55 worker-hours: seed 0 33.9 worker-min, seeds 1 and 2 29.7 and 29.4; per dataset planted_main 41.7,
+minilm_l3_tokens 33.8, digits_mlp_l1 11.9, planted_quick 5.6) gave every other job's scores identically; JumpReLU
+version 2 costs about 1 worker-minute more over its 18 jobs (its calibration works where version 1's gave up), and
+the rest of the difference is the machine: the 258 done jobs of the unchanged methods took 7.6 % longer in all
+(84.2 against 78.2 worker-min; -11 % to +19 % by method). The costliest jobs of that run (seed 0, wall seconds):
+Gated 141.6, the planted control 90.6, ReLU+L1 99.2, decoder-norm L1 77.2, JumpReLU 75.3 and Matryoshka 71.0 on
+planted_main; the penalty methods used 7-9 calibration probes there. (The version-4 run of commit 5df440e, 40,960
+tokens everywhere and planted_main at both widths: 336 jobs in 45 min 11 s.)
 
-**What the budget buys, and what it still costs in quality** (the board's means over 3 seeds). On
-planted_main, the trained SAEs' ``mcc_auc`` is 0.35-0.40 (TopK 0.390, decoder-norm L1 0.399, Gated 0.389,
-BatchTopK 0.384, ReLU+L1 0.380) against 0.234 for the random dictionary and 1.0 for the planted control,
-where it was 0.23-0.28 at 40,960 tokens; JumpReLU now reaches its targets there (L0 8.5 / 15.4 / 32.0 /
-66.0). It is still far from converged (TopK reaches 0.94 at 2.6M tokens): read the planted rows as "after 320
-steps", a ranking of how fast methods learn as much as of where they end. The classical methods at their
-bounds stay weak: NMF (20 multiplicative updates) 0.241 and semi-NMF (10 iterations on 1,024 rows) 0.189,
-at or below the random dictionary (``tests/test_saes_standard_claims.py`` pins them). PCA (0.528) and FastICA
-(0.566) score above every SAE on MCC, but with 256 atoms against 1,024: MCC averages the matched ``|cos|``
-over ``min(m, N)`` pairs, so a smaller dictionary is matched only to the directions it fits best; compare
-MCC at equal widths. On digits_mlp_l1, JumpReLU's calibration does not reach its targets (L0 about 4.1 at
-every target: the smallest penalty of its range still gives L0 ≈ 4 there), and FastICA's ``fvu_auc`` is 1.0
-(a degenerate unmixing of the 64 ReLU units; its row is shown as measured). On minilm_l3_tokens (40,960
-tokens) JumpReLU's L0 is 23 / 23 / 30 / 39 for the targets 8 / 16 / 32 / 64, as at version 4.
+**What the budget buys, and what it still costs in quality** (the board's means over 3 seeds). On planted_main, the
+trained SAEs' ``mcc_auc`` is 0.35-0.40 (TopK 0.390, decoder-norm L1 0.399, Gated 0.389, BatchTopK 0.384, ReLU+L1
+0.380) against 0.234 for the random dictionary and 1.0 for the planted control, where it was 0.23-0.28 at 40,960
+tokens; JumpReLU reaches its targets there (L0 7.7 / 15.9 / 33.5 / 67.1; ``mcc_auc`` 0.352). It is still far from
+converged (TopK reaches 0.94 at 2.6M tokens): read the planted rows as "after 320 steps", a ranking of how fast
+methods learn as much as of where they end. The classical methods at their bounds stay weak: NMF (20 multiplicative
+updates) 0.241 and semi-NMF (10 iterations on 1,024 rows) 0.189, at or below the random dictionary
+(``tests/test_saes_standard_claims.py`` pins them). PCA (0.528) and FastICA (0.566) score above every SAE on MCC,
+but with 256 atoms against 1,024: MCC averages the matched ``|cos|`` over ``min(m, N)`` pairs, so a smaller
+dictionary is matched only to the directions it fits best; compare MCC at equal widths. JumpReLU version 2
+(thresholds that start from the data and learn 10x faster; see its docstring) reaches its targets on
+minilm_l3_tokens (L0 7.6 / 15.7 / 32.4 / 63.1) and on digits_mlp_l1 up to 16 (8.1 / 16.1 / 22.4 for 8 / 16 / 32 at
+width 4, 8.1 / 14.9 / 15.4 at width 8: at the bottom of its penalty range the reconstruction alone holds L0 at
+about 23 there after 320 steps); version 1 gave L0 about 4.1 at every target on digits and 23 / 23 / 30 / 39 on
+MiniLM, whatever the penalty. FastICA version 3 (as many components as the rank of the rows) has ``fvu_auc`` 0.071
+on digits_mlp_l1, whose rows have rank 42 (22 of the 64 units never fire); version 2 whitened 64 components into a
+degenerate unmixing (1.0).
 
 Versions
 --------

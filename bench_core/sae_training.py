@@ -14,8 +14,9 @@ module. The base class owns everything else, identically for every method:
 * **Optimiser**: Adam (``lr`` from the method's params, β = (0.9, 0.999)), gradient-norm clipping at 1;
   a method may give a parameter its own learning rate, ``lr`` times a factor from
   :meth:`TrainedSAE.lr_scales` (JumpReLU's thresholds: Adam moves a parameter by about its learning rate per
-  step, so a slow one cannot travel far within a short budget); with ``unit_norm_decoder`` (the default) the gradient component parallel to each atom is removed before
-  the step and the atoms are renormalised after it (``ConstrainedAdam`` of dictionary_learning).
+  step, so a slow one cannot travel far within a short budget); with ``unit_norm_decoder`` (the default)
+  the gradient component parallel to each atom is removed before the step and the atoms are renormalised
+  after it (``ConstrainedAdam`` of dictionary_learning).
 * **Budget**: ``tokens`` training rows in batches of ``batch_size``, both set by the protocol from the
   profile (``self.budget``); batches are drawn by a seeded permutation, epoch after epoch.
 * **Device and determinism**: everything runs on ``ctx.device``; the initialisation and the batch order come

@@ -187,7 +187,7 @@ def test_standard_profile_bounds_nmf_and_fastica_and_quick_keeps_its_settings(re
     assert std[("nmf", 4)]["max_iter"] < classical.NMF.params["max_iter"]
 
 
-def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path):
+def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path, capsys):
     """tools/sae_budget.py on a hand-made results directory: 10 + 20 CPU-s (and a timeout counted at its
     wall seconds, 30) at seed 0 give 60 per seed, 180 for 3 seeds, 1.5 min on 2 workers; a later directory's
     result replaces an earlier one; other seeds, other profiles and excluded variants are not counted."""
@@ -224,6 +224,14 @@ def test_budget_table_projects_seed_0_cpu_seconds_to_the_profiles_seeds(tmp_path
     text = tool.table(rows, seeds=3, workers=2, job_limit=150.0)
     assert "total for 3 seed(s): 180 CPU-s = 3.0 worker-min = 1.5 min with 2 workers" in text
     assert "| ds | nmf[width=8] | timeout | ≥ 30.0 | 90 |" in text
+    # the command line flags jobs over the profile's job limit (standard: 300 s) unless told another
+    put("c", "7", "gated", 301.0)
+    assert tool.main([str(tmp_path / "c")]) == 0
+    assert "(> 300 s job limit)" in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "c"), "--job-limit", "400"]) == 0
+    assert "job limit" not in capsys.readouterr().out
+    assert tool.main([str(tmp_path / "c"), "--profile", "huge"]) == 2
+    assert "unknown profile 'huge' (valid: smoke, quick, standard, full)" in capsys.readouterr().err
 
 
 def test_budget_tool_projects_another_training_budget_from_a_jobs_fits_and_throughput():

@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--dataset", default="")
-    ap.add_argument("--job-limit", type=float, default=300.0)
+    ap.add_argument("--job-limit", type=float, default=None, help="flag jobs over this many CPU seconds "
+                    "(default: the profile's job limit)")
     ap.add_argument("--exclude", action="append", default=[], help="drop variants matching this glob")
     ap.add_argument("--tokens", type=int, default=None, help="project the trainer's jobs to this budget")
     ap.add_argument("--dataset-tokens", action="append", default=[], metavar="DATASET=N",
@@ -122,6 +123,12 @@ def main(argv: list[str] | None = None) -> int:
     if a.seeds < 1 or a.workers < 1 or (a.tokens is not None and a.tokens < 1):
         print("--seeds, --workers and --tokens must be at least 1", file=sys.stderr)
         return 2
+    from bench_core.profiles import PROFILES
+
+    if a.profile not in PROFILES:
+        print(f"unknown profile {a.profile!r} (valid: {', '.join(PROFILES)})", file=sys.stderr)
+        return 2
+    job_limit = a.job_limit if a.job_limit is not None else PROFILES[a.profile].job_timeout_s
     missing = [str(p) for p in a.results if not p.is_dir()]
     if missing:
         print(f"not a results directory: {', '.join(missing)}", file=sys.stderr)
@@ -142,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
         reg = load_registry(strict=False)
         trainer = {name for name, e in reg.methods.get("saes", {}).items() if issubclass(e.obj, TrainedSAE)}
     rows = load(a.results, a.profile, datasets, a.exclude, tokens if trainer else None, trainer)
-    print(table(rows, a.seeds, a.workers, a.job_limit))
+    print(table(rows, a.seeds, a.workers, job_limit))
     return 0
 
 

@@ -467,6 +467,53 @@ def test_memory_of_a_methods_children_counts_against_the_cap(env, tmp_path):
     assert pids and not any(_alive(p) for p in pids), "the child is killed with its worker"
 
 
+def test_drain_pipe_takes_what_is_left_and_never_blocks():
+    from bench_core.execute.capture import drain_pipe
+
+    r, w = os.pipe()
+    try:
+        assert drain_pipe(r) == (0, b""), "an empty pipe with a live writer: nothing, at once"
+        os.write(w, b"a" * 5000 + b"b" * 5000)
+        assert drain_pipe(r, keep=6) == (10000, b"bbbbbb")
+        os.write(w, b"xyz")
+        os.close(w)
+        w = None
+        assert drain_pipe(r) == (3, b"xyz")
+        assert drain_pipe(r) == (0, b""), "end of file"
+    finally:
+        os.close(r)
+        if w is not None:
+            os.close(w)
+
+
+def test_read_mirror_appends_the_drained_bytes_up_to_a_marker(tmp_path):
+    from bench_core.execute.capture import read_mirror
+
+    mirror = tmp_path / "m"
+    mirror.write_bytes(b"%19d\n" % 4 + b"abc\n")
+    assert read_mirror(mirror) == {"bytes": 4, "tail": "abc\n"}
+    assert read_mirror(mirror, extra=(7, b"def\nghi")) == {"bytes": 11, "tail": "abc\ndef\nghi"}
+    assert read_mirror(mirror, limit=5, extra=(7, b"def\nghi")) == {"bytes": 11, "tail": "f\nghi"}
+    # 1000 bytes drained, the last 25 kept: "zz", an end-of-job marker and a byte of the next job's output
+    kept = b"zz" + b"\0featbench-capture-ab\0" + b"n"
+    assert read_mirror(mirror, extra=(1000, kept)) == {"bytes": 4 + 1000 - (len(kept) - 2), "tail": "abc\nzz"}
+    assert read_mirror(tmp_path / "missing") is None
+
+
+def test_output_still_in_the_pipe_when_the_worker_is_killed_is_kept(env, tmp_path):
+    """The method stops the worker (so its reader thread cannot take the line), prints, and sleeps past the
+    limit: the line is read from the pipe by the parent. (CI once lost the line of hostile-child-memory when the
+    tree was killed for memory a few milliseconds after the print, before the worker's reader thread ran.)"""
+    results = tmp_path / "r"
+    proc = run_cli(["run", "--method", "hostile-mute-worker", *TINY, "--seeds", "1", "--timeout", "3",
+                    "--results", str(results)], env=env)
+    assert proc.returncode == 0, proc.stderr
+    (rec,) = _records(results)
+    assert rec["status"] == "timeout", rec["error"]
+    assert rec["log"]["tail"].endswith("mute: written while the worker was stopped\n"), rec["log"]
+    assert rec["log"]["bytes"] == len(rec["log"]["tail"].encode())
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="process trees are read from /proc")
 @pytest.mark.parametrize("sleep, status", [(0.0, "done"), (30.0, "timeout")])
 def test_children_never_outlive_their_job(sleep, status, env, tmp_path):

@@ -15,21 +15,52 @@ file as they grow, so that the output of a job whose worker is killed (timeout, 
 outside SIGKILL) is not lost: the parent reads it with :func:`read_mirror`. The file holds a fixed-width
 header (the job's byte count) and then at most ``4 * limit`` bytes (the tail is rewritten at the start when
 it would grow past that), so a method printing 100 MB writes no more than a few KiB to disk.
+
+The parent may make the pipe itself (``Capture.start(fds=(r, w))``) and keep a read end of its own. Bytes still
+in the pipe when the worker is killed (written by the method, not yet taken by the worker's reader thread, as
+when the whole tree is killed for memory a few milliseconds after a print) are then read by the parent with
+:func:`drain_pipe` and appended to the mirror's tail by :func:`read_mirror`. Only a chunk the reader thread had
+taken but not yet mirrored at the instant of the kill can be lost.
 """
 
 from __future__ import annotations
 
 import os
+import select
 import sys
 import threading
 import uuid
 
 
 _HEADER = 20  # the job's byte count, right-aligned decimal and a newline
+_MARKER = b"\0featbench-capture-"  # how collect's end-of-job markers start
 
 
-def read_mirror(path: str | os.PathLike, limit: int = 8192) -> dict[str, object] | None:
-    """``{"bytes": n, "tail": text}`` from a capture's mirror file (None if it cannot be read)."""
+def drain_pipe(fd: int, keep: int = 8192, max_reads: int = 64) -> tuple[int, bytes]:
+    """``(bytes read, the last keep of them)`` from the read end ``fd`` of a pipe whose writers are gone.
+
+    Never blocks: it reads only while ``select`` says the pipe is readable (data, or end of file), so a writer
+    that escaped the kill cannot hang the caller, and at most ``max_reads`` chunks of 64 KiB are taken."""
+    total, tail = 0, bytearray()
+    for _ in range(max_reads):
+        try:
+            if not select.select([fd], [], [], 0)[0]:
+                break
+            chunk = os.read(fd, 1 << 16)
+        except (OSError, ValueError):
+            break
+        if not chunk:
+            break
+        total += len(chunk)
+        tail += chunk
+        del tail[: max(0, len(tail) - keep)]
+    return total, bytes(tail)
+
+
+def read_mirror(path: str | os.PathLike, limit: int = 8192, extra: tuple[int, bytes] = (0, b"")
+                ) -> dict[str, object] | None:
+    """``{"bytes": n, "tail": text}`` from a capture's mirror file (None if it cannot be read), followed by
+    ``extra`` (:func:`drain_pipe`'s answer: what was still in the pipe), up to an end-of-job marker in it."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read()
@@ -39,8 +70,12 @@ def read_mirror(path: str | os.PathLike, limit: int = 8192) -> dict[str, object]
         count = int(raw[:_HEADER])
     except ValueError:
         return None
-    tail = raw[_HEADER:][-limit:]
-    return {"bytes": max(count, len(tail)), "tail": tail.decode("utf-8", errors="replace")}
+    n_extra, more = extra
+    at = more.find(_MARKER)
+    if at >= 0:  # the job had ended; what follows the marker is not its output
+        n_extra, more = max(0, n_extra - (len(more) - at)), more[:at]
+    tail = (raw[_HEADER:] + more)[-limit:]
+    return {"bytes": max(count + n_extra, len(tail)), "tail": tail.decode("utf-8", errors="replace")}
 
 
 class Capture:
@@ -58,14 +93,15 @@ class Capture:
         self._leftover = b""
         self._seen = threading.Event()
 
-    def start(self) -> None:
-        """Redirect fds 1 and 2 of this process into the capture pipe (for the life of the process)."""
+    def start(self, fds: tuple[int, int] | None = None) -> None:
+        """Redirect fds 1 and 2 of this process into the capture pipe (for the life of the process): a new
+        pipe, or ``fds`` (its read and write ends, made by the parent, which keeps a read end of its own)."""
         for stream in (sys.stdout, sys.stderr):
             try:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
-        r, w = os.pipe()
+        r, w = fds if fds is not None else os.pipe()
         os.dup2(w, 1)
         os.dup2(w, 2)
         os.close(w)
@@ -137,7 +173,7 @@ class Capture:
                 stream.flush()
             except (OSError, ValueError, AttributeError):
                 pass
-        marker = b"\0featbench-capture-" + uuid.uuid4().hex.encode() + b"\0"
+        marker = _MARKER + uuid.uuid4().hex.encode() + b"\0"
         with self._lock:
             self._marker, self._carry, self._leftover = marker, b"", b""
             self._seen.clear()

@@ -24,8 +24,8 @@
   children its method left behind.
 - **Output**: the worker's stdout and stderr (and its children's) are captured per job; the result keeps
   the byte count and the last 8 KiB (:mod:`bench_core.execute.capture`); nothing reaches the terminal. The
-  tail is mirrored in a file per worker, so a job whose worker is killed (timeout, oom, crash) keeps its
-  output too.
+  tail is mirrored in a file per worker, and the parent keeps a read end of the worker's output pipe, so a
+  job whose worker is killed (timeout, oom, crash) keeps its output too, what was still in the pipe included.
 - **Crash**: a worker that dies (segfault, ``os.abort()``, killed from outside) yields ``crashed`` with the
   signal, and is replaced.
 """
@@ -44,7 +44,7 @@ from collections import deque
 from typing import Any, Iterator, Sequence
 
 from bench_core.execute.base import Executor, OnResult, OnStart, ShouldRun
-from bench_core.execute.capture import read_mirror
+from bench_core.execute.capture import drain_pipe, read_mirror
 from bench_core.execute.job import failure
 from bench_core.execute.jobs import JobSpec
 
@@ -75,7 +75,8 @@ def _spawn_environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None) -> None:
+def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None,
+                 out: tuple[Connection, Connection] | None = None) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     become_tree_root()  # own process group, subreaper: the method's children are found and killed
@@ -84,9 +85,14 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: 
 
     from bench_core.execute.capture import Capture
 
+    fds = None
+    if out is not None:  # the output pipe the parent made (it keeps a read end): plain descriptors here
+        fds = (os.dup(out[0].fileno()), os.dup(out[1].fileno()))
+        out[0].close()
+        out[1].close()
     capture = Capture(mirror=log_path)  # fds 1 and 2 of this worker (and its children) go to a bounded per-job
     # tail, mirrored in a file the parent reads if this worker is killed
-    capture.start()
+    capture.start(fds)
     worker = Worker(threads=threads, isolate=os.environ.get("FEATBENCH_METHOD_PROCESS", "1") != "0")
     conn.send(("ready", worker.env))
     last = [0.0]
@@ -146,9 +152,15 @@ class _Slot:
         self.scratch = tempfile.mkdtemp(prefix="featbench-worker-") if env.get("FEATBENCH_SANDBOX") else None
         if self.scratch:
             env = dict(env, FEATBENCH_SANDBOX_SCRATCH=self.scratch)
-        self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path), daemon=True)
+        # the worker's output pipe: the worker reads it; the parent keeps a read end (out_r) to take what is
+        # still in it when the worker is killed (Connection objects carry the descriptors across spawn)
+        self.out_r, w = os.pipe()
+        ends = (Connection(os.dup(self.out_r)), Connection(w))
+        self.process = ctx.Process(target=_worker_main, args=(child, threads, env, self.log_path, ends), daemon=True)
         with _spawn_environment(env):
             self.process.start()
+        for end in ends:
+            end.close()
         #: the GPU this worker sees (a ``CUDA_VISIBLE_DEVICES`` id), or "" for a CPU worker
         self.gpu = env.get("CUDA_VISIBLE_DEVICES", "")
         child.close()
@@ -190,6 +202,9 @@ class _Slot:
             kill_tree(self.process.pid)
         self.process.join(timeout=10)
         self.conn.close()
+        if self.out_r is not None:
+            os.close(self.out_r)
+            self.out_r = None
         try:
             os.unlink(self.log_path)
         except OSError:
@@ -201,7 +216,9 @@ class _Slot:
         """Kill the worker (as :meth:`kill`) and return what the running job had written (``log``)."""
         if self.process.pid is not None:
             kill_tree(self.process.pid)
-        log = read_mirror(self.log_path)
+        self.process.join(timeout=10)  # its reader thread is gone: what is left in the pipe is ours to read
+        extra = drain_pipe(self.out_r) if self.out_r is not None and not self.process.is_alive() else (0, b"")
+        log = read_mirror(self.log_path, extra=extra)
         self.kill()
         return {"log": log} if log is not None else {}
 

@@ -7,6 +7,7 @@ named by FEATBENCH_SPY_DIR.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -139,6 +140,26 @@ class ChildMemoryHog(Selector):
         return X.var(axis=0)
 
 
+class MutesWorker(Selector):
+    """Stops (SIGSTOP) the worker that reads its output, then prints and sleeps: the line can only be read
+    from the pipe by the parent after the worker is killed for the time limit."""
+
+    name, version = "hostile-mute-worker", "1"
+
+    def rank(self, X, y, ctx):
+        worker = os.getpgrp()  # the worker leads the process group of its method process
+        if worker == os.getpid():
+            raise RuntimeError("needs a method process (FEATBENCH_METHOD_PROCESS=1)")
+        os.kill(worker, signal.SIGSTOP)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not all(  # every thread stopped: none can be mid-read
+                t.read_text().rsplit(")", 1)[1].split()[0] in "tT" for t in Path(f"/proc/{worker}/task").glob("*/stat")):
+            time.sleep(0.01)
+        print("mute: written while the worker was stopped", flush=True)
+        time.sleep(60)
+        return X.var(axis=0)
+
+
 class Orphaner(Selector):
     """Starts a long-lived child (and a double-forked grandchild), records their pids, then either returns
     at once or sleeps past its time limit (``sleep``)."""
@@ -220,7 +241,7 @@ class ListsResults(_FileSnoop):
 
 
 ALL = [ReadsData, ReadsCache, ListsResults, Snoop, ExitsZero, ExitsFour, KeyboardInterrupts, BaseExceptionRaiser, BadStr, StepResetter, Chatty,
-       ChildMemoryHog, Orphaner]
+       ChildMemoryHog, MutesWorker, Orphaner]
 
 
 @hookimpl

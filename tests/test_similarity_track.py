@@ -271,7 +271,73 @@ def test_the_layer_family_scores_every_pair_once_with_one_step_per_source_layer(
     measure.score = lambda X, Y, ctx: calls.append(1) or original(measure, X, Y, ctx)
     steps: list[str] = []
     ds = SimpleNamespace(arrays=arrays, info={"family": "layers", "n_layers": 4})
-    scores, outputs = P.run_layers(measure, ds, {}, Context(step=steps.append))
+    scores, outputs = P.run_layers(measure, ds, {"tolerance": 1e-6}, Context(step=steps.append))
     assert steps == [f"T2 layer {i}" for i in range(4)]
     assert len(calls) == 6  # 4 choose 2
     assert scores["t2_monotonicity"] > 0 and 0 <= scores["t2_adjacent_nearest"] <= 1
+
+
+def test_tie_groups_tie_values_within_the_tolerance_relative_to_max_1_and_the_value():
+    from bench_core.tracks.similarity_protocol import tie_groups
+
+    v = [1.0, 0.5, 0.7, 1.0 - 2e-16, 0.5 + 1e-7]
+    assert tie_groups(v, 1e-6).tolist() == [2, 0, 1, 2, 0]
+    assert tie_groups(v, 0.0).tolist() == [4, 0, 2, 3, 1], "no tolerance: only exact ties"
+    assert tie_groups([100.0, 100.0 + 9e-5, 100.0 + 2.1e-4], 1e-6).tolist() == [0, 0, 1], "relative above 1"
+    assert tie_groups([0.0, 0.9e-6, 1.8e-6, 5e-6], 1e-6).tolist() == [0, 0, 0, 1], "a chain of ties is one group"
+    assert tie_groups([-3.0, -3.0 + 2.5e-6, -3.0 + 6e-6], 1e-6).tolist() == [0, 0, 1], "|value| scales it"
+
+
+def test_spearman_and_argmin_see_rounding_differences_as_ties():
+    from bench_core.tracks.similarity_protocol import _argmin, _spearman
+
+    flat = [-1.0, -1.0, -1.0, -0.99999999999999978, -0.99999999999999978]  # CCA under PC deletion, as measured
+    assert _spearman([1, 2, 4, 8, 16], flat, 1e-6) == 0.0
+    assert _spearman([1, 2, 4, 8, 16], flat, 0.0) == pytest.approx(0.866, abs=1e-3), "the old answer: noise"
+    assert _spearman([1, 2, 3], [0.1, 0.2, 0.3], 1e-6) == pytest.approx(1.0)
+    assert _spearman([1, 2, 3, 4], [0.1, 0.1 + 1e-9, 0.3, 0.2], 1e-6) == pytest.approx(3.5 / (5 ** 0.5 * 4.5 ** 0.5))
+    assert _spearman([1, 1, 1], [0.1, 0.2, 0.3], 1e-6) == 0.0
+    assert _argmin([0.3, 0.1 + 1e-9, 0.1, 0.2], 1e-6) == 1, "the first of the values tied with the smallest"
+    assert _argmin([0.3, 0.1 + 1e-9, 0.1, 0.2], 0.0) == 2
+
+
+class _Rounding:
+    """A measure's scores with relative errors of a few ulps, different at every call (as another CPU's kernels
+    would give)."""
+
+    def __init__(self, inner, seed):
+        import numpy as np
+
+        self.inner, self.rng = inner, np.random.default_rng(seed)
+
+    def __call__(self, X, Y, ctx):
+        return self.inner.score(X, Y, ctx) * (1 + 4e-16 * self.rng.integers(-2, 3))
+
+
+@pytest.mark.parametrize("name", ["cca-mean-rho", "linreg-r2-y-from-x", "cka-linear-biased"])
+def test_transform_scores_do_not_depend_on_rounding(reg, family, name):
+    """Protocol version 2 gave CCA's t7 dose-response 0.64 on one CPU and 0.62 on another (Spearman over values
+    equal up to rounding); the scores must be the same when only the last bits of the values change."""
+    cls = reg.methods["similarity"][name].obj
+    track = SimilarityTrack()
+    base = track.run(cls(), family["sim_transforms"], 0, track.default_settings(), Context()).scores
+    for seed in range(3):
+        m = cls()
+        m.score = _Rounding(cls(), seed).__call__
+        assert track.run(m, family["sim_transforms"], 0, track.default_settings(), Context()).scores == base
+    if name == "cca-mean-rho":  # invariant to the deletions: no evidence either way
+        assert base["t7_pc_top"] == base["t7_pc_bottom"] == base["t7_featsub"] == 0.0
+
+
+def test_the_random_control_depends_on_the_call_order_and_seed_not_on_the_data_bits():
+    import torch
+
+    from bench_core.tracks.base import Context as C
+
+    cls = load_registry().methods["similarity"]["random-score-control"].obj
+    X, Y = torch.randn(30, 4, dtype=torch.float64), torch.randn(30, 3, dtype=torch.float64)
+    a, b = cls(), cls()
+    first = [a.score(X, Y, C(seed=3)) for _ in range(4)]
+    assert len(set(first)) == 4 and all(0 <= v < 1 for v in first), "a new number per call"
+    assert [b.score(X * (1 + 1e-15), Y + 1e-13, C(seed=3)) for _ in range(4)] == first, "the data's bits do not matter"
+    assert [cls().score(X, Y, C(seed=4)) for _ in range(1)] != first[:1], "the job seed does"

@@ -28,6 +28,14 @@ the test's own random draws (row shuffles, subsamples). Which tests run depends 
 the measure as float64 torch tensors on the job's device; ``dissim(s)`` is ``-s`` for a similarity and ``s``
 for a distance.
 
+**Ties.** Wherever a test ranks a measure's values (every Spearman correlation below, the arg-min of T1 and
+T2, the permutation p-values of T5), values within ``tolerance * max(1, |v|)`` of each other are ties
+(``tie_groups``: sorted, a value more than that above the previous one starts a new group). A measure that is
+invariant to a dose (CCA under principal-component deletion: 1 at every k) then has a constant response and
+scores Spearman 0, as documented, instead of a correlation of its rounding errors (1 - 2e-16 against 1), which
+changed with the CPU's floating-point kernels: protocol version 2 gave CCA's ``t7_pc_top`` 0.87 on one
+machine and 0.71 on another.
+
 ``transforms`` -> T3, T4, T7
     **T3 invariances** (``t3_invariance``): for every transform T in :data:`INVARIANCES`, the measure is
     *actually* invariant if ``|s(T x, y) - s(x, y)|`` and ``|s(x, T y) - s(x, y)|`` are both at most
@@ -161,7 +169,8 @@ class SimilarityTrack(Track):
     #: linear CKA on n rows ran 13-60x faster on an H100 at n = 50,000 (issue 8)
     cuda_kernel_min_size = 50_000
     #: 2: T5 adds the principal-component-deletion test (the mean of three correlations, was two)
-    protocol_version = 2
+    #: 3: values within the tolerance are ties in every rank statistic and arg-min (see "Ties" above)
+    protocol_version = 3
     primary = Score("grounding", "mean of the family's quality tests in [0, 1] (T3, T4 if a metric, T7; T8; T9; "
                                  "T1, T2, T5; T6)")
     scores = (

@@ -32,13 +32,36 @@ def _dissim(method, value: float) -> float:
     return -value if type(method).orientation == "similarity" else value
 
 
-def _spearman(dose, resp) -> float:
+def tie_groups(values, tol: float) -> np.ndarray:
+    """The values as tie-group numbers (0, 1, ... in increasing order): sorted, a value starts a new group when
+    it exceeds the previous one by more than ``tol * max(1, |previous|)``, else it ties with it. Measured
+    values that differ only by rounding (1 - 2e-16 against 1) are thus equal, so a rank statistic or an arg-min
+    over them does not depend on the CPU's floating-point kernels."""
+    v = np.asarray(values, dtype=float)
+    order = np.argsort(v, kind="stable")
+    out = np.empty(len(v), dtype=float)
+    group = 0
+    for pos, i in enumerate(order):
+        if pos and v[i] - v[order[pos - 1]] > tol * max(1.0, abs(v[order[pos - 1]])):
+            group += 1
+        out[i] = group
+    return out
+
+
+def _spearman(dose, resp, tol: float) -> float:
+    """Spearman between a dose and a measured response, the response's values within ``tol`` tied
+    (:func:`tie_groups`); 0 when either side does not vary."""
     from scipy.stats import spearmanr
 
-    resp, dose = np.asarray(resp, dtype=float), np.asarray(dose, dtype=float)
+    resp, dose = tie_groups(resp, tol), np.asarray(dose, dtype=float)
     if np.ptp(resp) == 0 or np.ptp(dose) == 0:  # no variation on one side: no evidence either way
         return 0.0
     return float(spearmanr(dose, resp).statistic)
+
+
+def _argmin(values, tol: float) -> int:
+    """The first index whose value ties with the smallest (within ``tol``, :func:`tie_groups`)."""
+    return int(np.argmin(tie_groups(values, tol)))
 
 
 def invariance_table(method, arrays: Mapping[str, np.ndarray], tolerance: float, ctx) -> dict[str, dict[str, Any]]:
@@ -108,12 +131,12 @@ def run_transforms(method, dataset, settings, ctx) -> tuple[dict[str, float], di
     d_bot = [_dissim(method, s(x, A[f"pcbottom_{i}"])) for i in range(len(info["pc_k"]))]
     d_out = [_dissim(method, s(x, A[f"outlier_{i}"])) for i in range(len(info["outlier_scales"]))]
     d_sub = [_dissim(method, s(x, A[f"featsub_{i}"])) for i in range(len(info["featsub"]))]
-    scores["t7_noise"] = _spearman(np.arange(len(d_noise)), d_noise)
-    scores["t7_pc_top"] = _spearman(info["pc_k"], d_top)
+    scores["t7_noise"] = _spearman(np.arange(len(d_noise)), d_noise, tol)
+    scores["t7_pc_top"] = _spearman(info["pc_k"], d_top, tol)
     scores["t7_top_over_bottom"] = float(np.mean([a > b + tol * max(1.0, abs(b)) for a, b in zip(d_top, d_bot)]))
-    scores["t7_pc_bottom"] = _spearman(info["pc_k"], d_bot)
-    scores["t7_outlier"] = _spearman(info["outlier_scales"], d_out)
-    scores["t7_featsub"] = _spearman(-np.asarray(info["featsub"]), d_sub)
+    scores["t7_pc_bottom"] = _spearman(info["pc_k"], d_bot, tol)
+    scores["t7_outlier"] = _spearman(info["outlier_scales"], d_out, tol)
+    scores["t7_featsub"] = _spearman(-np.asarray(info["featsub"]), d_sub, tol)
     scores["t7_dose_response"] = float(np.mean([(1 + scores["t7_noise"]) / 2, (1 + scores["t7_pc_top"]) / 2,
                                                 scores["t7_top_over_bottom"]]))
     outputs["t7_curves"] = {"noise": d_noise, "pc_top": d_top, "pc_bottom": d_bot, "outlier": d_out,
@@ -290,15 +313,15 @@ def pc_deletion_probe(H: np.ndarray, y: np.ndarray) -> dict[int, float]:
     return dict(drops)
 
 
-def _monotonicity(method, s, layers: list[str]) -> tuple[list[float], list[int]]:
+def _monotonicity(method, s, layers: list[str], tol: float) -> tuple[list[float], list[int]]:
     """Per source layer: Spearman(|i - j|, dissim(layer i, layer j)) over the other layers; and the index of
-    each layer's nearest other layer (smallest dissimilarity; the first one on a tie)."""
+    each layer's nearest other layer (smallest dissimilarity; the first one on a tie). Ties: within ``tol``."""
     rhos, nearest = [], []
     for i in range(len(layers)):
         others = [j for j in range(len(layers)) if j != i]
         d = [_dissim(method, s(layers[i], layers[j])) for j in others]
-        rhos.append(_spearman([abs(i - j) for j in others], d))
-        nearest.append(others[int(np.argmin(d))])
+        rhos.append(_spearman([abs(i - j) for j in others], d, tol))
+        nearest.append(others[_argmin(d, tol)])
     return rhos, nearest
 
 
@@ -340,7 +363,7 @@ def run_layers(method, dataset, settings, ctx):
             if not type(method).symmetric:
                 s(b, a)
         ctx.step(f"T2 layer {i}")
-    rhos, nearest = _monotonicity(method, s, layers)
+    rhos, nearest = _monotonicity(method, s, layers, float(settings["tolerance"]))
     scores = {"t2_monotonicity": float(np.mean(rhos)),
               "t2_adjacent_nearest": float(np.mean([abs(i - j) == 1 for i, j in enumerate(nearest)]))}
     scores["t2_monotonicity_01"] = (1 + scores["t2_monotonicity"]) / 2
@@ -351,7 +374,7 @@ def run_layers(method, dataset, settings, ctx):
 def run_networks(method, dataset, settings, ctx):
     """T1 layer identification, T2 layer monotonicity and T5 functional grounding on networks trained from
     several seeds (``digits.networks``: arrays ``s<seed>_l<layer>``, ``s<seed>_logits``; held-out rows)."""
-    A, info = dataset.arrays, dataset.info
+    A, info, tol = dataset.arrays, dataset.info, float(settings["tolerance"])
     named = {"input": dataset.X, **A}  # the protocol adds its PC-deleted layers here (T5)
     s = _memo_scorer(method, ctx, named)
     seeds = list(info["seeds"])[: int(settings.get("network_seeds") or len(info["seeds"]))]
@@ -368,7 +391,7 @@ def run_networks(method, dataset, settings, ctx):
                 continue
             for i in range(L):
                 d = [_dissim(method, s(f"s{a}_l{i}", f"s{b}_l{j}")) for j in range(L)]
-                j = int(np.argmin(d))
+                j = _argmin(d, tol)
                 hits += j == i
                 adjacent += abs(j - i) == 1
                 total += 1
@@ -380,7 +403,7 @@ def run_networks(method, dataset, settings, ctx):
     # T2: within each network, dissimilarity grows with layer distance (input, hidden layers, logits)
     rhos = []
     for a in seeds:
-        rhos += _monotonicity(method, s, ["input"] + [f"s{a}_l{i}" for i in range(L)] + [f"s{a}_logits"])[0]
+        rhos += _monotonicity(method, s, ["input"] + [f"s{a}_l{i}" for i in range(L)] + [f"s{a}_logits"], tol)[0]
         ctx.step(f"T2 seed {a}")
     scores["t2_monotonicity"] = float(np.mean(rhos))
 
@@ -392,7 +415,7 @@ def run_networks(method, dataset, settings, ctx):
             dist.append(_dissim(method, s(f"s{a}_l{L - 1}", f"s{b}_l{L - 1}")))
             dacc.append(abs(acc[a] - acc[b]))
             disagree.append(float((A[f"s{a}_logits"].argmax(1) != A[f"s{b}_logits"].argmax(1)).mean()))
-    r_acc, r_out = _spearman(dacc, dist), _spearman(disagree, dist)
+    r_acc, r_out = _spearman(dacc, dist, tol), _spearman(disagree, dist, tol)
 
     # T5 after principal-component deletion (Ding et al. 2021): per seed, the last hidden layer against itself
     # with its top k principal components removed; distance vs the drop of a linear probe's accuracy
@@ -405,12 +428,12 @@ def run_networks(method, dataset, settings, ctx):
             ddist.append(_dissim(method, s(f"s{a}_l{L - 1}", name)))
             ddrop.append(abs(drop))
             dpoints.append([a, k, round(float(drop), 6)])
-    r_pc = _spearman(ddrop, ddist)
+    r_pc = _spearman(ddrop, ddist, tol)
     scores["t5_accuracy_gap"], scores["t5_disagreement"], scores["t5_pc_deletion"] = r_acc, r_out, r_pc
     scores["t5_functional"] = (r_acc + r_out + r_pc) / 3
-    outputs["t5_pvalues"] = {"accuracy_gap": _perm_pvalue(dacc, dist, r_acc, rng),
-                             "disagreement": _perm_pvalue(disagree, dist, r_out, rng),
-                             "pc_deletion": _perm_pvalue(ddrop, ddist, r_pc, rng)}
+    outputs["t5_pvalues"] = {"accuracy_gap": _perm_pvalue(dacc, tie_groups(dist, tol), r_acc, rng),
+                             "disagreement": _perm_pvalue(disagree, tie_groups(dist, tol), r_out, rng),
+                             "pc_deletion": _perm_pvalue(ddrop, tie_groups(ddist, tol), r_pc, rng)}
     outputs["t5_pairs"] = len(dist)
     outputs["t5_pc_deletion_points"] = dpoints  # [seed, k, probe accuracy after deletion - before]
     ctx.step("T5 functional grounding")

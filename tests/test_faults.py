@@ -500,6 +500,7 @@ def test_read_mirror_appends_the_drained_bytes_up_to_a_marker(tmp_path):
     assert read_mirror(tmp_path / "missing") is None
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="the method reads its worker's state from /proc")
 def test_output_still_in_the_pipe_when_the_worker_is_killed_is_kept(env, tmp_path):
     """The method stops the worker (so its reader thread cannot take the line), prints, and sleeps past the
     limit: the line is read from the pipe by the parent. (CI once lost the line of hostile-child-memory when the

@@ -75,8 +75,8 @@ def _spawn_environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str | None = None,
-                 out: tuple[Connection, Connection] | None = None) -> None:
+def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: str,
+                 out: tuple[Connection, Connection]) -> None:
     os.environ.update(env)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when workers stop
     become_tree_root()  # own process group, subreaper: the method's children are found and killed
@@ -85,11 +85,10 @@ def _worker_main(conn: Connection, threads: int, env: dict[str, str], log_path: 
 
     from bench_core.execute.capture import Capture
 
-    fds = None
-    if out is not None:  # the output pipe the parent made (it keeps a read end): plain descriptors here
-        fds = (os.dup(out[0].fileno()), os.dup(out[1].fileno()))
-        out[0].close()
-        out[1].close()
+    # the output pipe the parent made (it keeps a read end of its own), as plain descriptors
+    fds = (os.dup(out[0].fileno()), os.dup(out[1].fileno()))
+    for end in out:
+        end.close()
     capture = Capture(mirror=log_path)  # fds 1 and 2 of this worker (and its children) go to a bounded per-job
     # tail, mirrored in a file the parent reads if this worker is killed
     capture.start(fds)

@@ -33,8 +33,8 @@ T2, the permutation p-values of T5), values within ``tolerance * max(1, |v|)`` o
 (``tie_groups``: sorted, a value more than that above the previous one starts a new group). A measure that is
 invariant to a dose (CCA under principal-component deletion: 1 at every k) then has a constant response and
 scores Spearman 0, as documented, instead of a correlation of its rounding errors (1 - 2e-16 against 1), which
-changed with the CPU's floating-point kernels: protocol version 2 gave CCA's ``t7_pc_top`` 0.87 on one
-machine and 0.71 on another.
+changed with the CPU's floating-point kernels: protocol version 2 gave CCA's ``t7_pc_top`` 0.87 with one
+machine's AVX-512 kernels and 0.71 with its AVX2 kernels.
 
 ``transforms`` -> T3, T4, T7
     **T3 invariances** (``t3_invariance``): for every transform T in :data:`INVARIANCES`, the measure is
